@@ -1,0 +1,59 @@
+# Steward: `make demo` runs the app with demo data, `make test` runs the tests. `make help` lists all.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo serve test lint format worker beat messages check-deploy clean
+
+help: ## List the make targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv (Python 3.11+) with everything Steward and its tests need; idempotent
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Steward needs Python 3.11 or newer; found " + sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+demo: export DEBUG = true
+demo: install ## Migrate the SQLite default, load demo data and serve on http://127.0.0.1:8000
+	$(BIN)/python manage.py setup_demo
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+serve: export DEBUG = true
+serve: install ## Serve without reloading demo data
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install ## Run the whole test suite (SQLite + eager Celery, or DATABASE_URL / REDIS_URL when set)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+worker: install ## Start a Celery worker (needs REDIS_URL)
+	$(BIN)/celery -A config worker --loglevel=INFO
+
+beat: install ## Start Celery beat with the schedule stored in the database (needs REDIS_URL)
+	$(BIN)/celery -A config beat --loglevel=INFO
+
+messages: install ## Extract the UI strings into locale/nl (needs GNU gettext) and compile them
+	DEBUG=true $(BIN)/python manage.py makemessages --locale nl --no-obsolete --ignore '.venv/*' --ignore 'node_modules/*'
+	DEBUG=true $(BIN)/python manage.py compilemessages --locale nl --ignore '.venv/*'
+
+check-deploy: install ## Run Django's deployment checks with production-like settings
+	DEBUG=false SECRET_KEY=$$(openssl rand -hex 40) ALLOWED_HOSTS=steward.example $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean: ## Remove the virtualenv, the SQLite database and collected static files
+	rm -rf $(VENV) db.sqlite3 staticfiles
