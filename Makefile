@@ -1,6 +1,8 @@
 # Steward: `make demo` runs the app with demo data, `make test` runs the tests. `make help` lists all.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# The first Python 3.11+ that actually runs (a pyenv shim may exist for a version that is not active).
+PYTHON ?= $(shell for candidate in python3 python3.13 python3.12 python3.11; do \
+	$$candidate -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$candidate; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -16,7 +18,7 @@ help: ## List the make targets
 install: $(STAMP) ## Create .venv (Python 3.11+) with everything Steward and its tests need; idempotent
 
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Steward needs Python 3.11 or newer; found " + sys.version.split()[0])'
+	@test -n "$(PYTHON)" || { echo "Steward needs Python 3.11 or newer (python3 on PATH)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"

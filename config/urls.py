@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.urls import path
+from django.urls import include, path
 from django.views.i18n import set_language
 
 from accounts.views import home
@@ -15,5 +15,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Switching language must work on the login page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("clients/", include("clients.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -144,6 +144,7 @@ TIME_ZONE = "Europe/Amsterdam"
 USE_I18N = True
 USE_TZ = True
 USE_THOUSAND_SEPARATOR = True
+FORMAT_MODULE_PATH = ["config.formats"]
 
 # --- Static files and forms -----------------------------------------------------------------------
 
@@ -203,5 +204,15 @@ LOGGING = {
 
 # What `manage.py setup_demo` runs after the demo users exist, in the order the data flows.
 # Each entry is a function taking `stdout`; a later step adds its own entry here.
-STEWARD_DEMO_STEPS: list[str] = []
+STEWARD_DEMO_STEPS: list[str] = ["clients.demo.demo_clients_load"]
+# How many generated clients `make demo` loads (a few thousand keeps set-up under a minute).
+STEWARD_DEMO_CLIENTS = env.int("STEWARD_DEMO_CLIENTS", default=3000)
+
+# The BSN may be processed only with a legal basis (Uitvoeringswet AVG, art. 46); off by default.
+# A firm that has one switches it on and states it.
+STEWARD_BSN_ENABLED = env.bool("STEWARD_BSN_ENABLED", default=False)
+STEWARD_BSN_LEGAL_BASIS = env("STEWARD_BSN_LEGAL_BASIS", default="")
+# django-fernet-encrypted-fields derives the BSN encryption key from SECRET_KEY and this salt.
+# Rotating SECRET_KEY needs the old key in SECRET_KEY_FALLBACKS, or stored BSNs cannot be read.
+SALT_KEY = env.list("FIELD_ENCRYPTION_SALT", default=["steward-field-encryption"])
 STEWARD_DEMO_PASSWORD = "steward-demo"  # noqa: S105 - the published demo password, demo only
