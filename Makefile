@@ -27,7 +27,9 @@ $(STAMP): pyproject.toml
 demo: export DEBUG = true
 demo: install ## Migrate the SQLite default, load demo data and serve on http://127.0.0.1:8000
 	$(BIN)/python manage.py setup_demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	@# The fake CRM and advisory tool run beside the server, so "Sync now" works; both stop together.
+	@$(BIN)/python manage.py serve_demo_sources & trap 'kill $$! 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 serve: export DEBUG = true
 serve: install ## Serve without reloading demo data

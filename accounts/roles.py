@@ -33,6 +33,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_all_teams",
         "clients.view_*",
         "ingestion.view_*",
+        "ingestion.run_sync",
+        "ingestion.change_matchcandidate",
     ],
     # Admins configure sources, rules and users; they may do everything.
     ADMIN: ["*.*"],

@@ -16,13 +16,9 @@ class ClientSearchForm(forms.Form):
             attrs={"placeholder": _("Name, postcode, birth date (dd-mm-yyyy) or email"), "autofocus": True}
         ),
     )
-    advisor = forms.ModelChoiceField(
-        label=_("Advisor"), queryset=get_user_model().objects.none(), required=False
-    )
+    advisor = forms.ModelChoiceField(label=_("Advisor"), queryset=get_user_model().objects.none(), required=False)
     team = forms.ModelChoiceField(label=_("Team"), queryset=Team.objects.none(), required=False)
-    segment = forms.ChoiceField(
-        label=_("Segment"), choices=[("", _("All segments")), *Segment.choices], required=False
-    )
+    segment = forms.ChoiceField(label=_("Segment"), choices=[("", _("All segments")), *Segment.choices], required=False)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -34,6 +30,4 @@ class ClientSearchForm(forms.Form):
             del self.fields["team"]
             advisors = advisors.filter(team_id=user.team_id)
         self.fields["advisor"].queryset = advisors
-        self.fields["advisor"].label_from_instance = lambda advisor: (
-            advisor.get_full_name() or advisor.username
-        )
+        self.fields["advisor"].label_from_instance = lambda advisor: advisor.get_full_name() or advisor.username

@@ -36,6 +36,15 @@ def non_negative(field: str, label: str) -> models.CheckConstraint:
     )
 
 
+def one_row_per_slot(parent: str = "client") -> models.UniqueConstraint:
+    """Syncs write at most one row per parent and slot (see SyncSlotModel)."""
+    return models.UniqueConstraint(
+        fields=[parent, "sync_slot"],
+        condition=~Q(sync_slot=""),
+        name="%(app_label)s_%(class)s_one_row_per_slot",
+    )
+
+
 class SourcedModel(models.Model):
     """A row of the unified view that knows its origin, field by field, and can be soft-deleted."""
 
@@ -64,6 +73,20 @@ class SourcedModel(models.Model):
             fetched_at=self.fetched_at,
             changed_at=self.source_changed_at,
         )
+
+
+class SyncSlotModel(SourcedModel):
+    """A product row that syncs may write: at most one per client per kind of row ("slot").
+
+    A source record carries one income, one property, one mortgage... mapped field by field; the
+    values of all sources for the same slot merge into one row by the field's source of truth. Rows
+    entered or generated otherwise have an empty slot and are never touched by a sync.
+    """
+
+    sync_slot = models.CharField(max_length=30, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
 
 
 # --- People ---------------------------------------------------------------------------------------
@@ -172,9 +195,7 @@ class Client(SourcedModel):
         null=True,
         blank=True,
     )
-    team = models.ForeignKey(
-        "accounts.Team", verbose_name=_("team"), related_name="clients", on_delete=models.PROTECT
-    )
+    team = models.ForeignKey("accounts.Team", verbose_name=_("team"), related_name="clients", on_delete=models.PROTECT)
     segment = models.CharField(_("segment"), max_length=10, choices=Segment, default=Segment.BASIC)
     client_since = models.DateField(_("client since"), null=True, blank=True)
     # Lower-cased, accent-free "first prefix last" for substring search; a trigram index serves it on
@@ -185,9 +206,9 @@ class Client(SourcedModel):
         verbose_name = _("client")
         verbose_name_plural = _("clients")
         indexes = [
-            # The client list: a team's clients in name order, paginated by (last_name, id).
-            models.Index(fields=["team", "last_name", "id"], name="client_team_name_idx"),
-            models.Index(fields=["last_name", "id"], name="client_name_idx"),
+            # The client list: a team's clients in name order, paginated by (last_name, first_name, id).
+            models.Index(fields=["team", "last_name", "first_name", "id"], name="client_team_name_idx"),
+            models.Index(fields=["last_name", "first_name", "id"], name="client_name_idx"),
             # Searches by postcode, birth date and email.
             models.Index(fields=["postcode"], name="client_postcode_idx"),
             models.Index(fields=["birth_date"], name="client_birth_date_idx"),
@@ -262,7 +283,7 @@ class FamilyMember(SourcedModel):
         return f"{self.first_name} ({self.get_relation_display()})"
 
 
-class Employment(SourcedModel):
+class Employment(SyncSlotModel):
     class Kind(models.TextChoices):
         EMPLOYED = "employed", _("Employed")
         SELF_EMPLOYED = "self_employed", _("Self-employed")
@@ -280,12 +301,13 @@ class Employment(SourcedModel):
     class Meta:
         verbose_name = _("employment")
         verbose_name_plural = _("employments")
+        constraints = [one_row_per_slot("client")]
 
     def __str__(self):
         return self.employer or self.get_kind_display()
 
 
-class Income(SourcedModel):
+class Income(SyncSlotModel):
     class Kind(models.TextChoices):
         SALARY = "salary", _("Salary")
         BUSINESS = "business", _("Business profit")
@@ -297,14 +319,12 @@ class Income(SourcedModel):
     client = models.ForeignKey(Client, related_name="incomes", on_delete=models.CASCADE)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind)
     gross_annual_amount = models.DecimalField(_("gross per year"), **MONEY)
-    employment = models.ForeignKey(
-        Employment, related_name="incomes", on_delete=models.SET_NULL, null=True, blank=True
-    )
+    employment = models.ForeignKey(Employment, related_name="incomes", on_delete=models.SET_NULL, null=True, blank=True)
 
     class Meta:
         verbose_name = _("income")
         verbose_name_plural = _("incomes")
-        constraints = [non_negative("gross_annual_amount", _("A gross income"))]
+        constraints = [one_row_per_slot("client"), non_negative("gross_annual_amount", _("A gross income"))]
 
     def __str__(self):
         return f"{self.get_kind_display()} € {self.gross_annual_amount}"
@@ -341,9 +361,7 @@ class ContactPreference(SourcedModel):
         verbose_name = _("contact preference")
         verbose_name_plural = _("contact preferences")
         constraints = [
-            models.UniqueConstraint(
-                fields=["client", "purpose", "channel"], name="contact_preference_unique"
-            ),
+            models.UniqueConstraint(fields=["client", "purpose", "channel"], name="contact_preference_unique"),
         ]
 
     def __str__(self):
@@ -365,9 +383,7 @@ class ContactMoment(SourcedModel):
     staff_member = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("by"), on_delete=models.SET_NULL, null=True, blank=True
     )
-    staff_name = models.CharField(
-        _("by (name)"), max_length=200, blank=True, help_text=_("as the source names them")
-    )
+    staff_name = models.CharField(_("by (name)"), max_length=200, blank=True, help_text=_("as the source names them"))
 
     class Meta:
         verbose_name = _("contact moment")
@@ -404,11 +420,7 @@ class Agreement(SourcedModel):
 
     @property
     def is_overdue(self) -> bool:
-        return (
-            self.status == self.Status.OPEN
-            and self.due_date is not None
-            and self.due_date < timezone.localdate()
-        )
+        return self.status == self.Status.OPEN and self.due_date is not None and self.due_date < timezone.localdate()
 
 
 class Complaint(SourcedModel):
@@ -467,7 +479,7 @@ class MissedPayment(SourcedModel):
 # --- Financial products ---------------------------------------------------------------------------
 
 
-class Property(SourcedModel):
+class Property(SyncSlotModel):
     """A home or other real estate a client owns."""
 
     class Kind(models.TextChoices):
@@ -498,22 +510,19 @@ class Property(SourcedModel):
         verbose_name = _("property")
         verbose_name_plural = _("properties")
         constraints = [
+            one_row_per_slot("client"),
             non_negative("market_value", _("A market value")),
             non_negative("woz_value", _("A WOZ value")),
             non_negative("rebuild_value", _("A rebuild value")),
         ]
 
     def __str__(self):
-        return " ".join(part for part in (self.street, self.house_number, self.city) if part) or str(
-            _("Property")
-        )
+        return " ".join(part for part in (self.street, self.house_number, self.city) if part) or str(_("Property"))
 
 
-class Mortgage(SourcedModel):
+class Mortgage(SyncSlotModel):
     client = models.ForeignKey(Client, related_name="mortgages", on_delete=models.CASCADE)
-    property = models.ForeignKey(
-        Property, related_name="mortgages", on_delete=models.SET_NULL, null=True, blank=True
-    )
+    property = models.ForeignKey(Property, related_name="mortgages", on_delete=models.SET_NULL, null=True, blank=True)
     lender = models.CharField(_("lender"), max_length=200)
     loan_number = models.CharField(_("loan number"), max_length=100, blank=True)
     start_date = models.DateField(_("start"), null=True, blank=True)
@@ -522,12 +531,14 @@ class Mortgage(SourcedModel):
     class Meta:
         verbose_name = _("mortgage")
         verbose_name_plural = _("mortgages")
+        constraints = [one_row_per_slot("client")]
 
     def __str__(self):
         return f"{self.lender} {self.loan_number}".strip()
 
 
 class RepaymentType(models.TextChoices):
+    UNKNOWN = "unknown", _("Unknown")
     ANNUITY = "annuity", _("Annuity")
     LINEAR = "linear", _("Linear")
     INTEREST_ONLY = "interest_only", _("Interest-only")
@@ -535,15 +546,18 @@ class RepaymentType(models.TextChoices):
     INVESTMENT = "investment", _("Investment-linked")
 
 
-class LoanPart(SourcedModel):
+class LoanPart(SyncSlotModel):
     """One part of a mortgage, with its own repayment type and fixed-interest period."""
 
     mortgage = models.ForeignKey(Mortgage, related_name="loan_parts", on_delete=models.CASCADE)
     part_number = models.PositiveSmallIntegerField(_("part"), default=1)
-    repayment_type = models.CharField(_("repayment"), max_length=15, choices=RepaymentType)
-    principal = models.DecimalField(_("principal"), **MONEY)
-    outstanding_balance = models.DecimalField(_("outstanding"), **MONEY)
-    interest_rate = models.DecimalField(_("interest rate (%)"), max_digits=5, decimal_places=3)
+    repayment_type = models.CharField(
+        _("repayment"), max_length=15, choices=RepaymentType, default=RepaymentType.UNKNOWN
+    )
+    # A CRM often knows only part of a loan (its fixed-rate end, say): amounts may be unknown.
+    principal = models.DecimalField(_("principal"), **MONEY, null=True, blank=True)
+    outstanding_balance = models.DecimalField(_("outstanding"), **MONEY, null=True, blank=True)
+    interest_rate = models.DecimalField(_("interest rate (%)"), max_digits=5, decimal_places=3, null=True, blank=True)
     fixed_rate_end_date = models.DateField(_("fixed rate until"), null=True, blank=True)
     end_date = models.DateField(_("term ends"), null=True, blank=True)
 
@@ -552,10 +566,11 @@ class LoanPart(SourcedModel):
         verbose_name_plural = _("loan parts")
         ordering = ["part_number"]
         constraints = [
+            one_row_per_slot("mortgage"),
             non_negative("principal", _("A principal")),
             non_negative("outstanding_balance", _("An outstanding balance")),
             models.CheckConstraint(
-                condition=Q(interest_rate__gte=0) & Q(interest_rate__lte=20),
+                condition=Q(interest_rate__isnull=True) | (Q(interest_rate__gte=0) & Q(interest_rate__lte=20)),
                 name="loan_part_interest_rate_range",
                 violation_error_message=_("An interest rate must lie between 0%% and 20%%."),
             ),
@@ -569,7 +584,7 @@ class LoanPart(SourcedModel):
         return f"{self.mortgage} #{self.part_number}"
 
 
-class InsurancePolicy(SourcedModel):
+class InsurancePolicy(SyncSlotModel):
     class Kind(models.TextChoices):
         HOME = "home", _("Home (building)")
         CONTENTS = "contents", _("Contents")
@@ -598,14 +613,13 @@ class InsurancePolicy(SourcedModel):
     )
     start_date = models.DateField(_("start"), null=True, blank=True)
     end_date = models.DateField(_("end"), null=True, blank=True)
-    property = models.ForeignKey(
-        Property, related_name="policies", on_delete=models.SET_NULL, null=True, blank=True
-    )
+    property = models.ForeignKey(Property, related_name="policies", on_delete=models.SET_NULL, null=True, blank=True)
 
     class Meta:
         verbose_name = _("insurance policy")
         verbose_name_plural = _("insurance policies")
         constraints = [
+            one_row_per_slot("client"),
             non_negative("insured_amount", _("An insured amount")),
             non_negative("premium", _("A premium")),
             models.CheckConstraint(
@@ -621,7 +635,7 @@ class InsurancePolicy(SourcedModel):
         return f"{self.get_kind_display()} ({self.insurer})"
 
 
-class Pension(SourcedModel):
+class Pension(SyncSlotModel):
     class Kind(models.TextChoices):
         EMPLOYER = "employer", _("Employer scheme")
         INDIVIDUAL = "individual", _("Individual annuity")
@@ -643,6 +657,7 @@ class Pension(SourcedModel):
         verbose_name = _("pension")
         verbose_name_plural = _("pensions")
         constraints = [
+            one_row_per_slot("client"),
             non_negative("accrued_annual_pension", _("An accrued pension")),
             non_negative("projected_annual_pension", _("A projected pension")),
         ]

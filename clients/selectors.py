@@ -83,6 +83,8 @@ def client_get_for_user(*, user, client_id: int) -> Client:
             _current("household__family_members", FamilyMember),
             _current("household__clients", Client),
             *(_current(name, model) for name, model in CLIENT_RELATIONS),
+            # Where the sources disagree (kept by the ingestion step, shown here).
+            "data_conflicts",
             Prefetch(
                 "contact_moments",
                 queryset=ContactMoment.objects.filter(deleted_at__isnull=True)
@@ -162,34 +164,46 @@ class KeysetPage:
 
 
 def _encode_cursor(client: Client) -> str:
-    return base64.urlsafe_b64encode(json.dumps([client.last_name, client.pk]).encode()).decode()
+    key = [client.last_name, client.first_name, client.pk]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[str, int] | None:
+def _decode_cursor(cursor: str) -> tuple[str, str, int] | None:
     try:
-        last_name, pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(last_name), int(pk)
+        last_name, first_name, pk = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return str(last_name), str(first_name), int(pk)
     except (ValueError, TypeError):
         return None
 
 
-def client_page(
-    clients: QuerySet[Client], *, after: str = "", before: str = "", size: int = 50
-) -> KeysetPage:
+def _after(key: tuple[str, str, int]) -> Q:
+    last_name, first_name, pk = key
+    return (
+        Q(last_name__gt=last_name)
+        | Q(last_name=last_name, first_name__gt=first_name)
+        | Q(last_name=last_name, first_name=first_name, pk__gt=pk)
+    )
+
+
+def _before(key: tuple[str, str, int]) -> Q:
+    last_name, first_name, pk = key
+    return (
+        Q(last_name__lt=last_name)
+        | Q(last_name=last_name, first_name__lt=first_name)
+        | Q(last_name=last_name, first_name=first_name, pk__lt=pk)
+    )
+
+
+def client_page(clients: QuerySet[Client], *, after: str = "", before: str = "", size: int = 50) -> KeysetPage:
     """A page of clients in name order, by keyset: as quick for page 20,000 as for page 1.
 
     OFFSET pagination re-reads every skipped row and COUNT(*) reads them all; at a million clients
-    both are slow, so the list pages by (last_name, id) and shows no total.
+    both are slow, so the list pages by (last_name, first_name, id) and shows no total.
     """
     after_key = _decode_cursor(after) if after else None
     before_key = _decode_cursor(before) if before else None
     if before_key:
-        last_name, pk = before_key
-        rows = list(
-            clients.filter(Q(last_name__lt=last_name) | Q(last_name=last_name, pk__lt=pk)).order_by(
-                "-last_name", "-pk"
-            )[: size + 1]
-        )
+        rows = list(clients.filter(_before(before_key)).order_by("-last_name", "-first_name", "-pk")[: size + 1])
         has_more_before = len(rows) > size
         items = list(reversed(rows[:size]))
         return KeysetPage(
@@ -198,9 +212,8 @@ def client_page(
             previous_cursor=_encode_cursor(items[0]) if items and has_more_before else None,
         )
     if after_key:
-        last_name, pk = after_key
-        clients = clients.filter(Q(last_name__gt=last_name) | Q(last_name=last_name, pk__gt=pk))
-    rows = list(clients.order_by("last_name", "pk")[: size + 1])
+        clients = clients.filter(_after(after_key))
+    rows = list(clients.order_by("last_name", "first_name", "pk")[: size + 1])
     items = rows[:size]
     return KeysetPage(
         items=items,

@@ -16,5 +16,6 @@ urlpatterns = [
     # Switching language must work on the login page too.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("clients/", include("clients.urls")),
+    path("sources/", include("ingestion.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -35,9 +35,7 @@ def log_in(page, live_server, user, password):
 
 
 @pytest.mark.parametrize("persona", list(NAVIGATION))
-def test_each_role_sees_its_navigation_in_english_and_in_dutch(
-    page, live_server, request, persona, persona_password
-):
+def test_each_role_sees_its_navigation_in_english_and_in_dutch(page, live_server, request, persona, persona_password):
     user = request.getfixturevalue(persona)
     english, dutch, hidden = NAVIGATION[persona]
 

@@ -96,9 +96,7 @@ def test_the_page_is_in_dutch_when_the_user_chooses_dutch(client, advisor):
 
 def _clean_environment(**overrides):
     """The environment of a real deployment: no test-only switches."""
-    environment = {
-        k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "SECRET_KEY"}
-    }
+    environment = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "SECRET_KEY"}}
     return {**environment, "DJANGO_SETTINGS_MODULE": "config.settings.base", **overrides}
 
 

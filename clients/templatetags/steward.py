@@ -61,16 +61,12 @@ def display_value(instance: models.Model, field_name: str) -> str:
     return str(value)
 
 
-VALUE_HTML = (
-    '<span class="sourced-value{classes}" data-field="{field}" data-source="{source}"{hover}>{value}</span>'
-)
+VALUE_HTML = '<span class="sourced-value{classes}" data-field="{field}" data-source="{source}"{hover}>{value}</span>'
 BADGE_HTML = ' <span class="badge provenance {classes}" title="{title}">{label} · {age}</span>'
 
 
 def _date(value) -> str:
-    return date_filter(
-        timezone.localtime(value) if isinstance(value, datetime) else value, "SHORT_DATE_FORMAT"
-    )
+    return date_filter(timezone.localtime(value) if isinstance(value, datetime) else value, "SHORT_DATE_FORMAT")
 
 
 @register.simple_tag

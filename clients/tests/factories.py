@@ -217,9 +217,7 @@ def full_client_file(*, team=None, products: int = 1, **client_fields) -> models
     """A client with every kind of row the 360° page shows, `products` of each repeating kind."""
     client = ClientFactory(**({"team": team} if team else {}), **client_fields)
     FamilyMemberFactory(household=client.household)
-    FamilyMemberFactory(
-        household=client.household, relation=models.FamilyMember.Relation.PARTNER, first_name="Bas"
-    )
+    FamilyMemberFactory(household=client.household, relation=models.FamilyMember.Relation.PARTNER, first_name="Bas")
     employment = EmploymentFactory(client=client)
     IncomeFactory(client=client, employment=employment)
     ContactPreferenceFactory(client=client)

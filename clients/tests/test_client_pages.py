@@ -99,9 +99,7 @@ def test_a_user_without_the_clients_area_is_refused(client, db, noord_client):
         ("nobody", False),
     ],
 )
-def test_the_search_box_finds_clients_by_name_postcode_or_birth_date(
-    client, advisor, noord_client, query, expected
-):
+def test_the_search_box_finds_clients_by_name_postcode_or_birth_date(client, advisor, noord_client, query, expected):
     client.force_login(advisor)
     names = list_names(client.get(reverse("clients:list"), {"q": query}))
     assert bool(names) is expected
@@ -113,9 +111,7 @@ def test_the_search_box_finds_a_client_by_email(client, advisor, noord_client):
     assert len(names) == 1
 
 
-def test_filters_narrow_the_list_by_advisor_and_segment(
-    client, back_office, advisor, noord_client, zuid_client
-):
+def test_filters_narrow_the_list_by_advisor_and_segment(client, back_office, advisor, noord_client, zuid_client):
     client.force_login(back_office)
     by_advisor = list_names(client.get(reverse("clients:list"), {"advisor": advisor.pk}))
     assert by_advisor and all("Jansen" in name for name in by_advisor)
@@ -184,9 +180,7 @@ def test_every_displayed_value_carries_its_source_and_age(client, advisor, noord
 
 
 def test_a_stale_value_stands_out(client, advisor):
-    stale_client = ClientFactory(
-        team=advisor.team, source_changed_at=timezone.now() - timedelta(days=3 * 365)
-    )
+    stale_client = ClientFactory(team=advisor.team, source_changed_at=timezone.now() - timedelta(days=3 * 365))
     IncomeFactory(client=stale_client, source_changed_at=timezone.now() - timedelta(days=20))
     client.force_login(advisor)
     html = client.get(reverse("clients:detail", args=[stale_client.pk])).content.decode()
@@ -200,9 +194,7 @@ def test_a_value_won_by_another_source_names_that_source(client, advisor):
     income = IncomeFactory(
         client=ClientFactory(team=advisor.team),
         provenance={
-            "gross_annual_amount": Provenance(
-                source="advisory-tool", record_id="X1", changed_at=tool_changed
-            ).to_json()
+            "gross_annual_amount": Provenance(source="advisory-tool", record_id="X1", changed_at=tool_changed).to_json()
         },
     )
     client.force_login(advisor)

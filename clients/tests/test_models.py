@@ -90,9 +90,7 @@ def test_a_field_from_another_source_carries_its_own_provenance():
     changed = timezone.now() - timedelta(days=3)
     client = ClientFactory(
         source="crm",
-        provenance={
-            "phone": Provenance(source="advisory-tool", record_id="A-9", changed_at=changed).to_json()
-        },
+        provenance={"phone": Provenance(source="advisory-tool", record_id="A-9", changed_at=changed).to_json()},
     )
     client.refresh_from_db()
     assert client.provenance_for("phone").source == "advisory-tool"

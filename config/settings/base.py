@@ -197,14 +197,15 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # httpx logs every request at INFO: too chatty for syncs of thousands of pages.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 
 # --- Steward --------------------------------------------------------------------------------------
 
 # What `manage.py setup_demo` runs after the demo users exist, in the order the data flows.
 # Each entry is a function taking `stdout`; a later step adds its own entry here.
-STEWARD_DEMO_STEPS: list[str] = ["clients.demo.demo_clients_load"]
+STEWARD_DEMO_STEPS: list[str] = ["clients.demo.demo_clients_load", "ingestion.demo.demo_sources_load"]
 # How many generated clients `make demo` loads (a few thousand keeps set-up under a minute).
 STEWARD_DEMO_CLIENTS = env.int("STEWARD_DEMO_CLIENTS", default=3000)
 

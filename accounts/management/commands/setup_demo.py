@@ -20,6 +20,4 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("\nDemo ready. Log in at http://127.0.0.1:8000/ as:"))
         for user, role_label in users:
             team = f", {user.team}" if user.team else ""
-            self.stdout.write(
-                f"  {user.username:<11} {settings.STEWARD_DEMO_PASSWORD}   ({role_label}{team})"
-            )
+            self.stdout.write(f"  {user.username:<11} {settings.STEWARD_DEMO_PASSWORD}   ({role_label}{team})")

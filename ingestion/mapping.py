@@ -1,0 +1,313 @@
+"""Reading a source record into Steward fields: paths, transforms and validation.
+
+Pure functions over plain data. A record that cannot be read raises `MappingError` with a reason a
+person can act on ("client.postcode: '12345' is not a Dutch postcode"); the sync engine quarantines
+it and the rest of the page lands.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from jsonpath_ng import parse as jsonpath_parse
+from jsonpath_ng.exceptions import JsonPathParserError
+
+from clients.validators import normalise_phone_number, normalise_postcode
+
+from .targets import TARGETS
+
+MISSING = object()
+
+
+class MappingError(ValueError):
+    """The record cannot be read; `reason` says which field and why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class MappingRule:
+    """A FieldMapping as plain data, so mapping runs without the ORM."""
+
+    source_path: str
+    target: str
+    transform: str = "none"
+    argument: str = ""
+    required: bool = False
+
+    @classmethod
+    def from_model(cls, mapping) -> "MappingRule":
+        return cls(
+            mapping.source_path,
+            mapping.target,
+            mapping.transform,
+            mapping.transform_argument,
+            mapping.required,
+        )
+
+
+# --- Paths ----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _compiled_jsonpath(path: str):
+    return jsonpath_parse(path)
+
+
+def read_path(data: Any, path: str) -> Any:
+    """The value at a dotted path ('properties.email', 'loans.0.rate') or a JSONPath ('$.a[0].b')."""
+    if not path:
+        return MISSING
+    if path.startswith("$"):
+        try:
+            matches = _compiled_jsonpath(path).find(data)
+        except JsonPathParserError as error:
+            raise MappingError(f"invalid JSONPath {path!r}: {error}") from error
+        return matches[0].value if matches else MISSING
+    current = data
+    for part in path.split("."):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return MISSING
+    return current
+
+
+def validate_path(path: str) -> None:
+    """Refuse a JSONPath that does not parse, at save time rather than during a sync."""
+    if path.startswith("$"):
+        try:
+            _compiled_jsonpath(path)
+        except JsonPathParserError as error:
+            raise ValidationError(f"Invalid JSONPath: {error}") from error
+
+
+# --- Transforms -----------------------------------------------------------------------------------
+
+TRUE_WORDS = {"true", "yes", "ja", "j", "y", "1", "waar"}
+FALSE_WORDS = {"false", "no", "nee", "n", "0", "onwaar"}
+DECIMAL_COMMA_RE = re.compile(r"^-?[0-9]{1,3}(\.[0-9]{3})*(,[0-9]+)?$|^-?[0-9]+(,[0-9]+)?$")
+
+
+# Dutch surname prefixes (tussenvoegsels), longest first so "van der" wins over "van".
+SURNAME_PREFIXES = sorted(
+    [
+        "van",
+        "de",
+        "der",
+        "den",
+        "van de",
+        "van der",
+        "van den",
+        "van het",
+        "in 't",
+        "'t",
+        "ten",
+        "ter",
+        "te",
+        "op de",
+        "op den",
+        "uit de",
+        "uit den",
+        "el",
+        "la",
+        "le",
+        "du",
+        "von",
+    ],
+    key=len,
+    reverse=True,
+)
+
+
+def split_surname(full_surname: str) -> tuple[str, str]:
+    """'van den Berg' -> ('van den', 'Berg'): CRMs often keep the prefix in the last name."""
+    text = " ".join(full_surname.split())
+    lowered = text.lower()
+    for prefix in SURNAME_PREFIXES:
+        if lowered.startswith(prefix + " ") and len(text) > len(prefix) + 1:
+            return text[: len(prefix)], text[len(prefix) + 1 :]
+    return "", text
+
+
+def parse_enum_map(argument: str) -> dict[str, str]:
+    """'M=male, V=female' -> {'M': 'male', 'V': 'female'}."""
+    pairs = {}
+    for item in argument.split(","):
+        if "=" not in item:
+            continue
+        code, value = item.split("=", 1)
+        pairs[code.strip()] = value.strip()
+    return pairs
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        raise ValueError("expected a single value, got a nested structure")
+    return str(value).strip()
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    if isinstance(value, float):
+        value = repr(value)
+    result = Decimal(_text(value))
+    if not result.is_finite():
+        raise ValueError("expected a finite number")
+    return result
+
+
+def _decimal_comma(value: Any) -> Decimal:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _decimal(value)
+    text = _text(value).replace("€", "").replace("EUR", "").replace(" ", "").replace("\u00a0", "")
+    if not DECIMAL_COMMA_RE.match(text):
+        raise ValueError(f"{text!r} is not a Dutch number such as 1.234,56")
+    return Decimal(text.replace(".", "").replace(",", "."))
+
+
+def _date(value: Any, argument: str) -> date:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # HubSpot stores date properties as midnight UTC in epoch milliseconds.
+        return datetime.fromtimestamp(value / 1000, tz=UTC).date()
+    text = _text(value)
+    if text.isdigit() and len(text) >= 12:
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC).date()
+    if argument:
+        return datetime.strptime(text, argument).replace(tzinfo=UTC).date()
+    return date.fromisoformat(text[:10])
+
+
+def _datetime(value: Any) -> datetime:
+    parsed = datetime.fromisoformat(_text(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("a date and time needs its UTC offset")
+    return parsed
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = _text(value).lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{word!r} is not yes or no")
+
+
+def transform_value(value: Any, transform: str, argument: str = "") -> Any:
+    """Apply one transform; raises ValueError or ValidationError with a readable message."""
+    match transform:
+        case "none":
+            return _text(value)
+        case "lowercase":
+            return _text(value).lower()
+        case "decimal":
+            return _decimal(value)
+        case "decimal_comma":
+            return _decimal_comma(value)
+        case "cents":
+            return _decimal(value) / 100
+        case "integer":
+            number = _decimal(value)
+            if number != number.to_integral_value():
+                raise ValueError(f"{value!r} is not a whole number")
+            return int(number)
+        case "date":
+            return _date(value, argument)
+        case "datetime":
+            return _datetime(value)
+        case "boolean":
+            return _boolean(value)
+        case "enum":
+            codes = parse_enum_map(argument)
+            key = _text(value)
+            if key not in codes:
+                raise ValueError(f"{key!r} is not one of the mapped codes {sorted(codes)}")
+            return codes[key]
+        case "phone":
+            return normalise_phone_number(_text(value))
+        case "postcode":
+            return normalise_postcode(_text(value))
+        case "constant":
+            return argument
+        case "surname_prefix":
+            return split_surname(_text(value))[0]
+        case "surname_base":
+            return split_surname(_text(value))[1]
+    raise ValueError(f"unknown transform {transform!r}")
+
+
+# --- Whole records --------------------------------------------------------------------------------
+
+
+def _is_empty(value: Any) -> bool:
+    return value is MISSING or value is None or (isinstance(value, str) and not value.strip())
+
+
+def field_value_check(target: str, value: Any) -> Any:
+    """Validate a transformed value against the Steward field it goes into."""
+    entity, field_name = TARGETS[target]
+    field = entity.model._meta.get_field(field_name)
+    cleaned = field.clean(value, None)
+    if isinstance(field, models.DecimalField):
+        if cleaned < 0:
+            raise ValueError("cannot be negative")
+        if "rate" in field_name and cleaned > 20:
+            raise ValueError("an interest rate above 20% is not plausible")
+        # 38000 and 38.000,00 are one amount: store both as 38000.00, or they would look like a conflict.
+        cleaned = cleaned.quantize(Decimal(1).scaleb(-field.decimal_places))
+    return cleaned
+
+
+def value_normalise(target: str, value: Any) -> Any:
+    """A value a person typed, in the form syncs store it (phone in E.164, postcode as '1234 AB')."""
+    field_name = TARGETS[target][1]
+    if isinstance(value, str):
+        if field_name == "phone":
+            return normalise_phone_number(value)
+        if field_name == "postcode":
+            return normalise_postcode(value)
+        if field_name == "email":
+            return value.strip().lower()
+    return value
+
+
+def to_json_value(value: Any) -> Any:
+    """Store values as JSON: Decimals and dates as text, so they round-trip exactly."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+def map_record(data: dict, rules: list[MappingRule]) -> dict[str, Any]:
+    """Read every mapped target from a raw record: {target: JSON value}. Empty values are left out."""
+    values: dict[str, Any] = {}
+    for rule in rules:
+        raw = rule.argument if rule.transform == "constant" else read_path(data, rule.source_path)
+        if _is_empty(raw):
+            if rule.required:
+                raise MappingError(f"{rule.target}: required field {rule.source_path!r} is missing")
+            continue
+        try:
+            value = field_value_check(rule.target, transform_value(raw, rule.transform, rule.argument))
+        except ValidationError as error:
+            raise MappingError(f"{rule.target}: {' '.join(error.messages)} (got {str(raw)[:60]!r})") from error
+        except (ValueError, InvalidOperation, TypeError, ArithmeticError) as error:
+            raise MappingError(f"{rule.target}: {error or 'unreadable value'} (got {str(raw)[:60]!r})") from error
+        if not _is_empty(value):
+            values[rule.target] = to_json_value(value)
+    return values

@@ -1,0 +1,97 @@
+"""Is this source record a client Steward already knows? Pure scoring over plain values.
+
+Linking goes from certain to uncertain: a known source id, then a deterministic key (email), then
+a fuzzy score over name, birth date and postcode. Above `LINK_THRESHOLD` the record is linked; in
+the grey zone down to `REVIEW_THRESHOLD` a person decides; below it the record is a new client.
+Nothing is ever merged silently below the threshold.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from rapidfuzz import fuzz
+
+from clients.search import normalise_search_text
+
+LINK_THRESHOLD = 90
+REVIEW_THRESHOLD = 70
+
+
+@dataclass(frozen=True)
+class Person:
+    """What matching looks at, from a source record or a client."""
+
+    first_name: str = ""
+    last_name_prefix: str = ""
+    last_name: str = ""
+    birth_date: date | None = None
+    postcode: str = ""
+    email: str = ""
+
+    @property
+    def name(self) -> str:
+        return normalise_search_text(f"{self.first_name} {self.last_name_prefix} {self.last_name}")
+
+    @classmethod
+    def from_values(cls, values: dict) -> "Person":
+        birth = values.get("client.birth_date")
+        return cls(
+            first_name=values.get("client.first_name", ""),
+            last_name_prefix=values.get("client.last_name_prefix", ""),
+            last_name=values.get("client.last_name", ""),
+            birth_date=date.fromisoformat(birth) if birth else None,
+            postcode=values.get("client.postcode", ""),
+            email=(values.get("client.email") or "").lower(),
+        )
+
+    @classmethod
+    def from_client(cls, client) -> "Person":
+        return cls(
+            first_name=client.first_name,
+            last_name_prefix=client.last_name_prefix,
+            last_name=client.last_name,
+            birth_date=client.birth_date,
+            postcode=client.postcode,
+            email=(client.email or "").lower(),
+        )
+
+
+@dataclass(frozen=True)
+class MatchScore:
+    score: float
+    reasons: list[str] = field(default_factory=list)
+
+
+def score_match(record: Person, client: Person) -> MatchScore:
+    """0–100: name similarity weighs half, an equal birth date 30, an equal postcode 20."""
+    reasons = []
+    name_similarity = fuzz.token_sort_ratio(record.name, client.name) if record.name and client.name else 0.0
+    score = name_similarity * 0.5
+    reasons.append(f"name {name_similarity:.0f}% alike")
+    if record.birth_date and client.birth_date:
+        if record.birth_date == client.birth_date:
+            score += 30
+            reasons.append("same birth date")
+        elif (record.birth_date.day, record.birth_date.month) == (
+            client.birth_date.month,
+            client.birth_date.day,
+        ):
+            score += 15  # day and month swapped: a common typing error
+            reasons.append("birth date with day and month swapped")
+        else:
+            reasons.append("different birth date")
+    if record.postcode and client.postcode:
+        if record.postcode.replace(" ", "") == client.postcode.replace(" ", ""):
+            score += 20
+            reasons.append("same postcode")
+        else:
+            reasons.append("different postcode")
+    return MatchScore(score=round(min(score, 100.0), 1), reasons=reasons)
+
+
+def best_match(record: Person, clients: list) -> tuple[object, MatchScore] | None:
+    """The client that scores highest against the record, with its score (None without clients)."""
+    scored = [(client, score_match(record, Person.from_client(client))) for client in clients]
+    if not scored:
+        return None
+    return max(scored, key=lambda pair: (pair[1].score, -pair[0].pk))

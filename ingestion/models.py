@@ -1,0 +1,388 @@
+"""Sources, their field mappings, sync runs, and what each source said about each client.
+
+A `SourceRecord` keeps the mapped values of one record of one source. The unified client view
+(clients app) holds the winning value of every field; the per-source values stay here, so the
+winner can be recomputed when precedence changes and the losers are shown as data conflicts.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from encrypted_fields.fields import EncryptedTextField
+
+from clients.models import Client
+
+
+class Source(models.Model):
+    """A system Steward pulls client data from: a CRM, an advisory tool, or file uploads."""
+
+    class Kind(models.TextChoices):
+        HUBSPOT = "hubspot", _("HubSpot CRM")
+        REST = "rest", _("REST/JSON API")
+        FILE = "file", _("File upload (CSV/Excel)")
+
+    class Health(models.TextChoices):
+        NEW = "new", _("Not synced yet")
+        HEALTHY = "healthy", _("Healthy")
+        DEGRADED = "degraded", _("Retrying")
+        FAILING = "failing", _("Failing")
+        PARKED = "parked", _("Waiting for quota")
+
+    key = models.SlugField(
+        _("key"),
+        max_length=50,
+        unique=True,
+        help_text=_("Short name stored with every value from this source."),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    config = models.JSONField(
+        _("connection settings"),
+        default=dict,
+        blank=True,
+        help_text=_("Base URL, pagination and paths; never secrets (those go in credentials)."),
+    )
+    # Tokens, passwords, client secrets, webhook signing secrets: encrypted at rest, never shown back.
+    credentials = EncryptedTextField(_("credentials"), null=True, blank=True)
+    default_team = models.ForeignKey(
+        "accounts.Team",
+        verbose_name=_("team for new clients"),
+        on_delete=models.PROTECT,
+        help_text=_("Clients first seen in this source join this team unless a mapping says otherwise."),
+    )
+    sync_interval_minutes = models.PositiveIntegerField(
+        _("sync every (minutes)"), default=15, help_text=_("0 turns scheduled syncs off.")
+    )
+
+    # Incremental sync state. `watermark` is the latest change time fully synced; `resume_cursor` is
+    # the page cursor of a run that stopped part-way, committed together with that page's data.
+    watermark = models.DateTimeField(_("synced up to"), null=True, blank=True)
+    resume_cursor = models.TextField(blank=True)
+    resume_since = models.DateTimeField(null=True, blank=True)
+    resume_high_water = models.DateTimeField(null=True, blank=True)
+
+    # At most one run at a time: claimed with a conditional UPDATE, freed at the end of a run.
+    lock_token = models.CharField(max_length=36, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    health = models.CharField(_("health"), max_length=10, choices=Health, default=Health.NEW)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_success_at = models.DateTimeField(_("last successful sync"), null=True, blank=True)
+    parked_until = models.DateTimeField(_("paused until"), null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("source")
+        verbose_name_plural = _("sources")
+        ordering = ["name"]
+        permissions = [("run_sync", "Can start a sync and fix quarantined records")]
+
+    def __str__(self):
+        return self.name
+
+
+class FieldMapping(models.Model):
+    """Where one unified-view field is found in this source's records, and how to read it."""
+
+    class Transform(models.TextChoices):
+        NONE = "none", _("As is (text)")
+        DECIMAL = "decimal", _("Number (1234.56)")
+        DECIMAL_COMMA = "decimal_comma", _("Dutch number (1.234,56)")
+        CENTS = "cents", _("Amount in cents")
+        INTEGER = "integer", _("Whole number")
+        DATE = "date", _("Date (give its format)")
+        DATETIME = "datetime", _("Date and time (ISO 8601)")
+        BOOLEAN = "boolean", _("Yes/no")
+        ENUM = "enum", _("Translate codes (give the map)")
+        PHONE = "phone", _("Phone number")
+        POSTCODE = "postcode", _("Dutch postcode")
+        LOWERCASE = "lowercase", _("Text, lower case")
+        SURNAME_PREFIX = "surname_prefix", _("Prefix of a Dutch surname ('van den' of 'van den Berg')")
+        SURNAME_BASE = "surname_base", _("Surname without its prefix ('Berg' of 'van den Berg')")
+        CONSTANT = "constant", _("Fixed value (give it)")
+
+    source = models.ForeignKey(Source, related_name="mappings", on_delete=models.CASCADE)
+    source_path = models.CharField(
+        _("field in the source"),
+        max_length=300,
+        help_text=_("Dotted path such as 'properties.email', or JSONPath starting with '$'."),
+    )
+    target = models.CharField(_("Steward field"), max_length=60)
+    transform = models.CharField(_("read as"), max_length=15, choices=Transform, default=Transform.NONE)
+    transform_argument = models.CharField(
+        _("format or map"),
+        max_length=500,
+        blank=True,
+        help_text=_("Date format such as '%d-%m-%Y'; for codes a map such as 'M=male, V=female'."),
+    )
+    required = models.BooleanField(_("required"), default=False)
+
+    class Meta:
+        verbose_name = _("field mapping")
+        verbose_name_plural = _("field mappings")
+        constraints = [models.UniqueConstraint(fields=["source", "target"], name="mapping_one_per_target")]
+        ordering = ["target"]
+
+    def __str__(self):
+        return f"{self.source_path} → {self.target}"
+
+
+class FieldPrecedence(models.Model):
+    """Which source wins a field when sources disagree."""
+
+    class Strategy(models.TextChoices):
+        ORDERED = "ordered", _("First source in the list wins")
+        MOST_RECENT = "most_recent", _("Most recently changed wins")
+
+    target = models.CharField(
+        _("Steward field"),
+        max_length=60,
+        unique=True,
+        help_text=_("A field such as 'client.email', a whole entity such as 'client.*', or '*' for every field."),
+    )
+    strategy = models.CharField(_("strategy"), max_length=12, choices=Strategy, default=Strategy.ORDERED)
+    source_order = models.CharField(
+        _("sources, first wins"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Source keys separated by commas, e.g. 'manual, client, advisory-tool, crm'. Sources not listed "
+            "come after, most recent first. 'manual' is an advisor's correction, 'client' the client's own answer."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("source of truth")
+        verbose_name_plural = _("sources of truth")
+        ordering = ["target"]
+
+    def __str__(self):
+        return self.target
+
+    @property
+    def ordered_sources(self) -> list[str]:
+        return [key.strip() for key in self.source_order.split(",") if key.strip()]
+
+
+class SourceRecord(models.Model):
+    """One record of one source, mapped to Steward fields, linked to the client it describes."""
+
+    source_key = models.CharField(max_length=50)
+    record_id = models.CharField(max_length=100)
+    client = models.ForeignKey(Client, related_name="source_records", on_delete=models.CASCADE, null=True)
+    values = models.JSONField(default=dict)  # {"client.email": "...", "income.gross_annual_amount": "52000.00"}
+    content_hash = models.CharField(max_length=64)
+    changed_at = models.DateTimeField()
+    fetched_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("source record")
+        verbose_name_plural = _("source records")
+        constraints = [models.UniqueConstraint(fields=["source_key", "record_id"], name="source_record_unique")]
+        indexes = [
+            # Recomputing a client's winners reads all its records.
+            models.Index(fields=["client"], name="source_record_client_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.source_key}:{self.record_id}"
+
+
+class DataConflict(models.Model):
+    """A source holds a different value than the one that won: shown on the client page, counted by rules."""
+
+    client = models.ForeignKey(Client, related_name="data_conflicts", on_delete=models.CASCADE)
+    target = models.CharField(max_length=60)
+    winning_source = models.CharField(max_length=50)
+    winning_value = models.TextField(blank=True)
+    other_source = models.CharField(max_length=50)
+    other_value = models.TextField(blank=True)
+    other_changed_at = models.DateTimeField(null=True)
+    detected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("data conflict")
+        verbose_name_plural = _("data conflicts")
+        constraints = [
+            models.UniqueConstraint(fields=["client", "target", "other_source"], name="conflict_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.client_id} {self.target}: {self.winning_source} vs {self.other_source}"
+
+    def _formatted(self, text: str) -> str:
+        from datetime import date
+
+        from django.template.defaultfilters import date as date_filter
+
+        from clients.templatetags.steward import euro
+
+        from .targets import TARGETS
+
+        if self.target not in TARGETS or not text:
+            return text
+        field = TARGETS[self.target][0].model._meta.get_field(TARGETS[self.target][1])
+        if isinstance(field, models.DecimalField) and field.max_digits == 14:
+            return euro(text)
+        if isinstance(field, models.DateField):
+            return date_filter(date.fromisoformat(text[:10]), "SHORT_DATE_FORMAT")
+        return text
+
+    @property
+    def winning_display(self) -> str:
+        return self._formatted(self.winning_value)
+
+    @property
+    def other_display(self) -> str:
+        return self._formatted(self.other_value)
+
+    @property
+    def target_label(self) -> str:
+        from .targets import target_label
+
+        return target_label(self.target)
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped (another run was busy)")
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Schedule")
+        MANUAL = "manual", _("Sync now")
+        WEBHOOK = "webhook", _("Webhook")
+        RECONCILE = "reconcile", _("Deletion check")
+        FILE = "file", _("File upload")
+
+    source = models.ForeignKey(Source, related_name="runs", on_delete=models.CASCADE)
+    trigger = models.CharField(max_length=10, choices=Trigger, default=Trigger.MANUAL)
+    status = models.CharField(max_length=10, choices=Status, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cursor_before = models.TextField(blank=True)
+    cursor_after = models.TextField(blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    expected_records = models.PositiveIntegerField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    quarantined = models.PositiveIntegerField(default=0)
+    in_review = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["source", "-started_at"], name="sync_run_source_recent_idx")]
+
+    def __str__(self):
+        return f"{self.source} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+    @property
+    def progress_percent(self) -> int | None:
+        if not self.expected_records:
+            return None
+        return min(100, round(100 * self.fetched / self.expected_records))
+
+
+class QuarantinedRecord(models.Model):
+    """A record that could not be read or mapped; kept whole with the reason, to fix and retry."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        RETRIED = "retried", _("Retried and landed")
+        DISMISSED = "dismissed", _("Dismissed")
+
+    source = models.ForeignKey(Source, related_name="quarantine", on_delete=models.CASCADE)
+    run = models.ForeignKey(SyncRun, related_name="quarantined_records", on_delete=models.SET_NULL, null=True)
+    record_id = models.CharField(max_length=100, blank=True)
+    raw = models.JSONField(null=True)
+    raw_text = models.TextField(blank=True, help_text=_("The record as received, when it was not even JSON."))
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("quarantined record")
+        verbose_name_plural = _("quarantined records")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["source", "status"], name="quarantine_source_status_idx")]
+
+    def __str__(self):
+        return f"{self.source} {self.record_id or '?'}: {self.reason[:60]}"
+
+    @property
+    def raw_json(self) -> str:
+        import json
+
+        return json.dumps(self.raw, indent=2, ensure_ascii=False)
+
+
+class MatchCandidate(models.Model):
+    """A source record that may be a client Steward already knows: a person decides."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("To review")
+        LINKED = "linked", _("Linked")
+        KEPT_APART = "kept_apart", _("Kept apart")
+
+    source_record = models.ForeignKey(SourceRecord, related_name="match_candidates", on_delete=models.CASCADE)
+    client = models.ForeignKey(Client, related_name="match_candidates", on_delete=models.CASCADE)
+    score = models.DecimalField(max_digits=5, decimal_places=1)
+    reasons = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("possible match")
+        verbose_name_plural = _("possible matches")
+        ordering = ["-score"]
+        constraints = [
+            models.UniqueConstraint(fields=["source_record", "client"], name="match_candidate_unique"),
+        ]
+        indexes = [models.Index(fields=["status"], name="match_candidate_status_idx", condition=Q(status="pending"))]
+
+    def __str__(self):
+        return f"{self.source_record} ~ {self.client_id} ({self.score})"
+
+
+class WebhookEvent(models.Model):
+    """A change notification received, by the source's event id: a replayed event is refused."""
+
+    source = models.ForeignKey(Source, related_name="webhook_events", on_delete=models.CASCADE)
+    event_id = models.CharField(max_length=100)
+    received_at = models.DateTimeField(default=timezone.now)
+    record_ids = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+        constraints = [models.UniqueConstraint(fields=["source", "event_id"], name="webhook_event_unique")]
+
+    def __str__(self):
+        return f"{self.source} {self.event_id}"

@@ -1,0 +1,60 @@
+"""Celery entry points for syncs. Thin: they take ids, call one service and own their retries."""
+
+import logging
+
+from celery import shared_task
+
+from .connectors.base import QuotaExhausted, RateLimited, TransientSourceError
+from .models import Source, SyncRun
+from .services import sync
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+
+
+def _backoff_seconds(attempt: int, error: Exception) -> float:
+    """Exponential backoff (30 s, 60 s, 2 min, ...) but never sooner than the source asked."""
+    asked = getattr(error, "retry_after_seconds", None) or 0
+    return max(asked, 30 * 2**attempt)
+
+
+@shared_task(bind=True, max_retries=MAX_ATTEMPTS, acks_late=True)
+def sync_source(self, source_id: int, trigger: str = SyncRun.Trigger.SCHEDULE, user_id: int | None = None):
+    """One incremental sync; a retry resumes from the last committed page."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    try:
+        run = sync.source_sync(source_id=source_id, trigger=trigger, user=user)
+    except (RateLimited, TransientSourceError) as error:
+        if self.request.is_eager:
+            return None  # recorded on the run and the source; the next scheduled run resumes it
+        raise self.retry(exc=error, countdown=_backoff_seconds(self.request.retries, error)) from error
+    except QuotaExhausted:
+        return None  # the source is parked until its quota resets; the schedule picks it up then
+    return run.pk
+
+
+@shared_task(bind=True, max_retries=MAX_ATTEMPTS, acks_late=True)
+def sync_source_records(self, source_id: int, record_ids: list[str]):
+    """A targeted sync of the records a webhook named."""
+    try:
+        return sync.source_records_sync(source_id=source_id, record_ids=record_ids).pk
+    except (RateLimited, TransientSourceError) as error:
+        if self.request.is_eager:
+            return None
+        raise self.retry(exc=error, countdown=_backoff_seconds(self.request.retries, error)) from error
+
+
+@shared_task(acks_late=True)
+def reconcile_source_deletions(source_id: int):
+    """Nightly: records gone from the source are soft-deleted here."""
+    return sync.source_reconcile_deletions(source_id=source_id).pk
+
+
+@shared_task
+def sync_all_sources():
+    """Enqueue a sync of every enabled pullable source (a fallback schedule for beat)."""
+    for source_id in Source.objects.filter(enabled=True).exclude(kind=Source.Kind.FILE).values_list("pk", flat=True):
+        sync_source.delay(source_id, SyncRun.Trigger.SCHEDULE)
