@@ -1,8 +1,11 @@
 """Celery entry points for syncs. Thin: they take ids, call one service and own their retries."""
 
 import logging
+import threading
 
 from celery import shared_task
+from django.conf import settings
+from django.db import connection
 
 from .connectors.base import QuotaExhausted, RateLimited, TransientSourceError
 from .models import Source, SyncRun
@@ -34,6 +37,24 @@ def sync_source(self, source_id: int, trigger: str = SyncRun.Trigger.SCHEDULE, u
     except QuotaExhausted:
         return None  # the source is parked until its quota resets; the schedule picks it up then
     return run.pk
+
+
+def sync_source_enqueue(*, source_id: int, user_id: int | None = None) -> None:
+    """Start a "Sync now": on a worker, or (demo, no broker) in a thread so the page shows progress."""
+    if settings.CELERY_TASK_ALWAYS_EAGER and settings.STEWARD_SYNC_IN_THREAD_WHEN_EAGER:
+        thread = threading.Thread(
+            target=_sync_in_thread, args=(source_id, user_id), name=f"sync-{source_id}", daemon=True
+        )
+        thread.start()
+        return
+    sync_source.delay(source_id, SyncRun.Trigger.MANUAL, user_id)
+
+
+def _sync_in_thread(source_id: int, user_id: int | None) -> None:
+    try:
+        sync_source.apply(args=(source_id, SyncRun.Trigger.MANUAL, user_id))
+    finally:
+        connection.close()  # the thread's own database connection
 
 
 @shared_task(bind=True, max_retries=MAX_ATTEMPTS, acks_late=True)

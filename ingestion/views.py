@@ -28,7 +28,7 @@ from .services.records import (
     quarantined_record_retry,
 )
 from .services.sync import source_credentials
-from .tasks import sync_source, sync_source_records
+from .tasks import sync_source_enqueue, sync_source_records
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +46,15 @@ def source_list_view(request):
 @permission_required("accounts.access_sources", raise_exception=True)
 def source_detail_view(request, key: str):
     source = get_object_or_404(Source, key=key)
+    runs = source_runs(source)
     return render(
         request,
         "ingestion/source_detail.html",
         {
             "source": source,
-            "runs": source_runs(source),
-            "running": running_run(source),
+            "runs": runs,
+            "current_run": running_run(source)
+            or next((run for run in runs if run.status != SyncRun.Status.SKIPPED), None),
             "quarantine": source_open_quarantine(source),
         },
     )
@@ -73,7 +75,7 @@ def source_sync_now_view(request, key: str):
     if source.kind == Source.Kind.FILE:
         messages.error(request, _("A file source is updated by uploading a file."))
         return redirect("ingestion:source", key=key)
-    transaction.on_commit(lambda: sync_source.delay(source.pk, SyncRun.Trigger.MANUAL, request.user.pk))
+    transaction.on_commit(lambda: sync_source_enqueue(source_id=source.pk, user_id=request.user.pk))
     messages.info(request, _("Sync of %(source)s started.") % {"source": source.name})
     return redirect("ingestion:source", key=key)
 

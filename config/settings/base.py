@@ -91,6 +91,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0 if DEBUG else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A sync in a background thread and a page reading its progress share the file: wait, don't fail.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -208,6 +211,13 @@ LOGGING = {
 STEWARD_DEMO_STEPS: list[str] = ["clients.demo.demo_clients_load", "ingestion.demo.demo_sources_load"]
 # How many generated clients `make demo` loads (a few thousand keeps set-up under a minute).
 STEWARD_DEMO_CLIENTS = env.int("STEWARD_DEMO_CLIENTS", default=3000)
+
+# After a sync page commits, the clients it changed flow on to these Celery tasks (each takes a
+# list of client ids), in the order the data flows. A later step adds its task here.
+STEWARD_AFTER_SYNC_TASKS: list[str] = []
+# Without a broker (the demo), "Sync now" runs the sync in a background thread of the web process,
+# so the page can show its progress; with Redis it goes to a Celery worker.
+STEWARD_SYNC_IN_THREAD_WHEN_EAGER = env.bool("STEWARD_SYNC_IN_THREAD_WHEN_EAGER", default=DEBUG)
 
 # The BSN may be processed only with a legal basis (Uitvoeringswet AVG, art. 46); off by default.
 # A firm that has one switches it on and states it.

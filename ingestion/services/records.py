@@ -15,7 +15,7 @@ from ..connectors.base import parse_iso_datetime
 from ..mapping import MappingError, field_value_check, to_json_value, value_normalise
 from ..models import MatchCandidate, QuarantinedRecord, Source, SourceRecord
 from .recompute import unified_view_recompute
-from .sync import _client_from_record, content_hash, mapping_rules, records_apply
+from .sync import _client_from_record, changed_clients_hand_off, content_hash, mapping_rules, records_apply
 
 
 def _personal_record_save(*, source_key: str, client: Client, values: dict, now: datetime) -> SourceRecord:
@@ -30,6 +30,7 @@ def _personal_record_save(*, source_key: str, client: Client, values: dict, now:
     record.deleted_at = None
     record.save()
     unified_view_recompute(client_ids={client.pk}, now=now)
+    changed_clients_hand_off({client.pk})
     return record
 
 
@@ -128,6 +129,7 @@ def match_candidate_decide(*, candidate: MatchCandidate, link: bool, user) -> Cl
         pk=candidate.pk
     ).update(status=MatchCandidate.Status.KEPT_APART, decided_by=user, decided_at=now)
     unified_view_recompute(client_ids={client.pk}, now=now)
+    changed_clients_hand_off({client.pk})
     return client
 
 

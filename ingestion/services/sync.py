@@ -13,9 +13,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from clients.models import Client
 from clients.search import normalise_search_text
@@ -102,6 +104,7 @@ class PageOutcome:
     in_review: int = 0
     high_water: datetime | None = None
     quarantine: list = field(default_factory=list)
+    changed_client_ids: set = field(default_factory=set)
 
     def add(self, other: "PageOutcome") -> None:
         for name in ("fetched", "created", "updated", "unchanged", "deleted", "quarantined", "in_review"):
@@ -109,6 +112,7 @@ class PageOutcome:
         if other.high_water and (self.high_water is None or other.high_water > self.high_water):
             self.high_water = other.high_water
         self.quarantine.extend(other.quarantine)
+        self.changed_client_ids |= other.changed_client_ids
 
 
 def content_hash(values: dict, archived: bool) -> str:
@@ -198,7 +202,22 @@ def records_apply(
     outcome.in_review = _link_records(source=source, rows=unlinked, now=now)
     affected = {row.client_id for row in upserts if row.client_id}
     unified_view_recompute(client_ids=affected, now=now)
+    outcome.changed_client_ids = affected
     return outcome
+
+
+def changed_clients_hand_off(client_ids: set[int]) -> None:
+    """After the page commits, the changed clients flow on to the next steps (enrichment, framework).
+
+    The steps are named in settings.STEWARD_AFTER_SYNC_TASKS as Celery task paths, so this step
+    never imports a later one; each task takes a list of client ids.
+    """
+    if not client_ids:
+        return
+    ids = sorted(client_ids)
+    for task_path in settings.STEWARD_AFTER_SYNC_TASKS:
+        task = import_string(task_path)
+        transaction.on_commit(lambda task=task: task.delay(ids))
 
 
 def _link_records(*, source: Source, rows: list[SourceRecord], now: datetime) -> int:
@@ -300,6 +319,7 @@ def page_apply(*, source: Source, run: SyncRun, page: Page, rules: list[MappingR
                         _quarantine(source, run, record.record_id, record.data, f"database refused: {error}")
                     )
                     outcome.quarantined += 1
+        changed_clients_hand_off(outcome.changed_client_ids)
         outcome.quarantine.extend(rejected)
         outcome.fetched += len(rejected)
         outcome.quarantined += len(rejected)
