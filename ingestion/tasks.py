@@ -46,6 +46,9 @@ def sync_source_enqueue(*, source_id: int, user_id: int | None = None) -> None:
             target=_sync_in_thread, args=(source_id, user_id), name=f"sync-{source_id}", daemon=True
         )
         thread.start()
+        # Most syncs of a demo source finish in well under a second: wait that long, so the page
+        # after the redirect already shows the new run (or its progress) rather than the last one.
+        thread.join(timeout=1.0)
         return
     sync_source.delay(source_id, SyncRun.Trigger.MANUAL, user_id)
 

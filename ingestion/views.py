@@ -65,7 +65,11 @@ def source_progress_view(request, key: str):
     """The progress bar of the running sync, polled by htmx while it runs."""
     source = get_object_or_404(Source, key=key)
     run = running_run(source) or source.runs.exclude(status=SyncRun.Status.SKIPPED).first()
-    return render(request, "ingestion/_progress.html", {"source": source, "run": run})
+    response = render(request, "ingestion/_progress.html", {"source": source, "run": run})
+    if request.htmx and (run is None or run.status != SyncRun.Status.RUNNING):
+        # The run being watched has ended: reload the page so its history and quarantine follow.
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @require_POST

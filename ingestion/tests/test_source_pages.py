@@ -81,3 +81,10 @@ def test_a_still_broken_record_stays_in_quarantine_with_the_new_reason(
     client.post(reverse("ingestion:quarantine_dismiss", args=[quarantined.pk]))
     quarantined.refresh_from_db()
     assert quarantined.status == QuarantinedRecord.Status.DISMISSED
+
+
+def test_when_the_watched_run_ends_the_page_reloads_to_show_its_history(client, back_office, crm):
+    SyncRun.objects.create(source=crm, status=SyncRun.Status.SUCCEEDED, fetched=3)
+    client.force_login(back_office)
+    polled = client.get(reverse("ingestion:progress", args=["crm"]), headers={"HX-Request": "true"})
+    assert polled["HX-Refresh"] == "true"
