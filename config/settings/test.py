@@ -24,3 +24,6 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 WHITENOISE_AUTOREFRESH = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LANGUAGE_CODE = "en"
+# Tasks run in-process in tests, also when REDIS_URL points at a real Redis (as in CI): a test that
+# needs a real worker starts one and says so with the `redis` marker.
+CELERY_TASK_ALWAYS_EAGER = True
