@@ -15,6 +15,9 @@ from clients.search import normalise_search_text
 
 LINK_THRESHOLD = 90
 REVIEW_THRESHOLD = 70
+# With the same email, a looser likeness suffices (a typo, a missing birth date), but not another
+# person sharing the family's address.
+EMAIL_LINK_THRESHOLD = 60
 
 
 @dataclass(frozen=True)

@@ -208,13 +208,20 @@ LOGGING = {
 
 # What `manage.py setup_demo` runs after the demo users exist, in the order the data flows.
 # Each entry is a function taking `stdout`; a later step adds its own entry here.
-STEWARD_DEMO_STEPS: list[str] = ["clients.demo.demo_clients_load", "ingestion.demo.demo_sources_load"]
+STEWARD_DEMO_STEPS: list[str] = [
+    "clients.demo.demo_clients_load",
+    "ingestion.demo.demo_sources_load",
+    "enrichment.demo.demo_facts_load",
+]
 # How many generated clients `make demo` loads (a few thousand keeps set-up under a minute).
 STEWARD_DEMO_CLIENTS = env.int("STEWARD_DEMO_CLIENTS", default=3000)
 
 # After a sync page commits, the clients it changed flow on to these Celery tasks (each takes a
 # list of client ids), in the order the data flows. A later step adds its task here.
 STEWARD_AFTER_SYNC_TASKS: list[str] = []
+# After the framework opens alerts, these functions (keyword argument alert_ids) set what later
+# steps own, such as the canvas placement that gives each alert its priority and quadrant.
+STEWARD_AFTER_ALERTS_OPENED: list[str] = []
 # Without a broker (the demo), "Sync now" runs the sync in a background thread of the web process,
 # so the page can show its progress; with Redis it goes to a Celery worker.
 STEWARD_SYNC_IN_THREAD_WHEN_EAGER = env.bool("STEWARD_SYNC_IN_THREAD_WHEN_EAGER", default=DEBUG)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
+from clients.bulk import bulk_update_rows
 from clients.models import Client, LoanPart, Mortgage
 from clients.provenance import Provenance
 from clients.search import normalise_search_text
@@ -108,6 +109,12 @@ def unified_view_recompute(*, client_ids: set[int], now: datetime | None = None)
         for target, options in candidates.get(client_id, {}).items():
             resolution = rules.resolve(target, options)
             resolved[target] = resolution.winner
+            # One conflict per other source: when a source holds the client twice (a duplicate in
+            # the CRM), its most recent differing value stands for it.
+            latest_loser: dict[str, Candidate] = {}
+            for loser in resolution.losers:
+                if loser.source not in latest_loser or loser.changed_at > latest_loser[loser.source].changed_at:
+                    latest_loser[loser.source] = loser
             conflicts.extend(
                 DataConflict(
                     client_id=client_id,
@@ -119,7 +126,7 @@ def unified_view_recompute(*, client_ids: set[int], now: datetime | None = None)
                     other_changed_at=loser.changed_at,
                     detected_at=now,
                 )
-                for loser in resolution.losers
+                for loser in latest_loser.values()
             )
         resolved_by_client[client_id] = resolved
         changed = _apply_fields(client, "client", resolved)
@@ -139,10 +146,8 @@ def unified_view_recompute(*, client_ids: set[int], now: datetime | None = None)
 
     if changed_clients:
         client_fields = sorted({field for entity, field in TARGETS.values() if entity.key == "client"})
-        Client.objects.bulk_update(
-            changed_clients,
-            [*client_fields, "provenance", "search_name", "updated_at", "deleted_at"],
-            batch_size=500,
+        bulk_update_rows(
+            Client, changed_clients, [*client_fields, "provenance", "search_name", "updated_at", "deleted_at"]
         )
     _slots_write(resolved_by_client, now)
     DataConflict.objects.filter(client_id__in=client_ids).delete()
@@ -153,8 +158,18 @@ def unified_view_recompute(*, client_ids: set[int], now: datetime | None = None)
 def _slots_write(resolved_by_client: dict[int, dict[str, Candidate]], now: datetime) -> None:
     """Create, update or retire each client's sync-slot rows (income, property, mortgage...)."""
     client_ids = set(resolved_by_client)
+    present = {target.split(".", 1)[0] for resolved in resolved_by_client.values() for target in resolved}
+    # An entity no source supplies for these clients needs no work, unless rows of it must retire.
+    retiring = set(
+        SourceRecord.objects.filter(client_id__in=client_ids, deleted_at__isnull=False).values_list(
+            "client_id", flat=True
+        )[:1]
+    )
     for entity_key in CLIENT_OWNED:
         entity = ENTITIES[entity_key]
+        needed_here = entity_key in present or (entity_key == "mortgage" and "loan_part" in present)
+        if not needed_here and not retiring:
+            continue
         existing = {
             row.client_id: row for row in entity.model.objects.filter(client_id__in=client_ids, sync_slot=entity_key)
         }
@@ -184,7 +199,7 @@ def _slots_write(resolved_by_client: dict[int, dict[str, Candidate]], now: datet
         entity.model.objects.bulk_create(to_create, batch_size=500)
         if to_update:
             fields = sorted({field for ent, field in TARGETS.values() if ent.key == entity_key})
-            entity.model.objects.bulk_update(to_update, [*fields, "provenance", "deleted_at"], batch_size=500)
+            bulk_update_rows(entity.model, to_update, [*fields, "provenance", "deleted_at"])
     _loan_parts_write(resolved_by_client, now)
 
 
@@ -218,7 +233,7 @@ def _loan_parts_write(resolved_by_client: dict[int, dict[str, Candidate]], now: 
     LoanPart.objects.bulk_create(to_create, batch_size=500)
     if to_update:
         fields = sorted({field for ent, field in TARGETS.values() if ent.key == "loan_part"})
-        LoanPart.objects.bulk_update(to_update, [*fields, "provenance", "deleted_at"], batch_size=500)
+        bulk_update_rows(LoanPart, to_update, [*fields, "provenance", "deleted_at"])
 
 
 def _entity_values(resolved: dict[str, Candidate], entity_key: str) -> dict[str, Candidate]:

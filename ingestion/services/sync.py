@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from clients.bulk import bulk_update_rows
 from clients.models import Client
 from clients.search import normalise_search_text
 
@@ -37,7 +38,7 @@ from ..connectors.base import (
     SourceRecord as FetchedRecord,
 )
 from ..mapping import MappingError, MappingRule, map_record
-from ..matching import LINK_THRESHOLD, REVIEW_THRESHOLD, Person, best_match
+from ..matching import EMAIL_LINK_THRESHOLD, LINK_THRESHOLD, REVIEW_THRESHOLD, Person, best_match
 from ..models import MatchCandidate, QuarantinedRecord, Source, SourceRecord, SyncRun
 from .recompute import unified_view_recompute
 
@@ -50,8 +51,7 @@ LOCK_STALE_AFTER = timedelta(minutes=10)
 WATERMARK_OVERLAP = timedelta(minutes=5)
 
 
-class SyncSkipped(Exception):
-    """Another run of the same source is busy: this one is a logged no-op."""
+MATCH_FIELDS = ("pk", "first_name", "last_name_prefix", "last_name", "birth_date", "postcode", "email")
 
 
 # --- Locking --------------------------------------------------------------------------------------
@@ -192,10 +192,11 @@ def records_apply(
         }
         for row in new_rows:
             row.pk = ids[row.record_id]
-    SourceRecord.objects.bulk_update(
-        [row for row in upserts if row not in new_rows],
+    new_ids = {id(row) for row in new_rows}
+    bulk_update_rows(
+        SourceRecord,
+        [row for row in upserts if id(row) not in new_ids],
         ["values", "content_hash", "changed_at", "fetched_at", "deleted_at"],
-        batch_size=500,
     )
 
     unlinked = [row for row in upserts if row.client_id is None and row.deleted_at is None]
@@ -230,7 +231,7 @@ def _link_records(*, source: Source, rows: list[SourceRecord], now: datetime) ->
     people = {row.pk: Person.from_values(row.values) for row in rows}
     emails = {person.email for person in people.values() if person.email}
     by_email: dict[str, list[Client]] = {}
-    for client in Client.objects.filter(email__in=emails, deleted_at__isnull=True).only("pk", "email"):
+    for client in Client.objects.filter(email__in=emails, deleted_at__isnull=True).only(*MATCH_FIELDS):
         by_email.setdefault(client.email.lower(), []).append(client)
     birth_dates = {person.birth_date for person in people.values() if person.birth_date}
     postcodes = {person.postcode for person in people.values() if person.postcode}
@@ -245,20 +246,28 @@ def _link_records(*, source: Source, rows: list[SourceRecord], now: datetime) ->
         else []
     )
 
+    by_birth_date: dict = {}
+    by_postcode: dict = {}
+    for client in candidates:
+        by_birth_date.setdefault(client.birth_date, []).append(client)
+        by_postcode.setdefault(client.postcode, []).append(client)
+
     to_link, to_create, reviews = [], [], []
     for row in rows:
         person = people[row.pk]
         email_matches = by_email.get(person.email, []) if person.email else []
-        if len(email_matches) == 1:
-            row.client_id = email_matches[0].pk
+        # The same email is a deterministic key only for the same person: partners often share one.
+        email_match = best_match(person, email_matches)
+        if email_match and email_match[1].score >= EMAIL_LINK_THRESHOLD:
+            row.client_id = email_match[0].pk
             to_link.append(row)
             continue
-        pool = [
-            client
-            for client in candidates
-            if (person.birth_date and client.birth_date == person.birth_date)
-            or (person.postcode and client.postcode == person.postcode)
-        ]
+        pool = list(
+            {
+                client.pk: client
+                for client in [*by_birth_date.get(person.birth_date, ()), *by_postcode.get(person.postcode, ())]
+            }.values()
+        )
         best = best_match(person, pool)
         if best and best[1].score >= LINK_THRESHOLD:
             row.client_id = best[0].pk
@@ -274,7 +283,7 @@ def _link_records(*, source: Source, rows: list[SourceRecord], now: datetime) ->
     Client.objects.bulk_create(new_clients, batch_size=500)
     for row, client in zip(to_create, new_clients, strict=True):
         row.client_id = client.pk
-    SourceRecord.objects.bulk_update([*to_link, *to_create], ["client"], batch_size=500)
+    bulk_update_rows(SourceRecord, [*to_link, *to_create], ["client"])
     MatchCandidate.objects.bulk_create(reviews, ignore_conflicts=True)
     return len(reviews)
 
