@@ -21,6 +21,7 @@ generation a client was born in, and postcodes that belong to the city they are 
 E-mail addresses use the reserved example domains (RFC 2606), so a demo can never mail a real person.
 """
 
+import calendar
 import contextlib
 import json
 import math
@@ -479,13 +480,15 @@ PENSION_ACCRUAL = 0.0175
 
 
 def state_pension_date(birth_date: date) -> date:
-    """When the state pension (AOW) starts: 67, and 67 and 3 months for those born from 1 October 1960.
+    """When the state pension (AOW) starts: at 67, and at 67 and 3 months for those born from 1961.
 
-    Later increases follow life expectancy and are not set yet; 67 and 3 months is what the
-    government announced for 2028.
+    Only to shape the generated data (who is retired, which loans run past it); it agrees with the
+    official table for everyone born from March 1957 (those born earlier reached a lower AOW age, and are
+    retired either way). The rule itself is enrichment.state_pension, a later step that clients may
+    not import.
     """
     start = _add_years(birth_date, 67)
-    if birth_date >= date(1960, 10, 1):
+    if birth_date >= date(1961, 1, 1):
         start = _add_months(start, 3)
     return start
 
@@ -525,9 +528,8 @@ def _add_years(day: date, years: int) -> date:
 
 
 def _add_months(day: date, months: int) -> date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return day.replace(year=year, month=month, day=min(day.day, 28))
+    year, month_index = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month_index + 1, min(day.day, calendar.monthrange(year, month_index + 1)[1]))
 
 
 def _euros(amount: float, step: int = 1) -> Decimal:
@@ -1004,7 +1006,7 @@ class _HouseholdGenerator:
         paid = rng.lognormvariate(math.log(14_000), 0.6) if rng.random() < 0.93 else 0
         if paid:
             fund = _choice(rng, _choice(rng, SECTORS).pension_funds)
-            self._pension(state, Pension.Kind.EMPLOYER, fund, paid, paid, aow_date)
+            self._pension(state, Pension.Kind.EMPLOYER, fund, paid, paid, started)
             self._income(state, Income.Kind.PENSION, round(paid), employment)
         if not early:
             self._income(state, Income.Kind.BENEFIT, state_pension, employment)
@@ -1185,6 +1187,8 @@ class _HouseholdGenerator:
         market_value *= 1 + min(household_income, 200_000) / 400_000
         years_owned = _randint(rng, 0, max(min(35, age - 23), 0))
         purchase_date = today - timedelta(days=years_owned * 365 + _randint(rng, 10, 360))
+        purchase_price = market_value / (1.045**years_owned)  # prices rose about 4.5% a year
+        # Most homes were valued this year; for the rest the value on file is the purchase price.
         recent_valuation = rng.random() < 0.6
         rebuild_share = rng.uniform(0.45, 0.7) if apartment else rng.uniform(0.55, 0.9)
         home = {
@@ -1195,7 +1199,7 @@ class _HouseholdGenerator:
             "postcode": address["postcode"],
             "city": address["city"],
             "is_primary_residence": True,
-            "market_value": _euros(market_value, 1000),
+            "market_value": _euros(market_value if recent_valuation else purchase_price, 1000),
             "market_value_date": today - timedelta(days=_randint(rng, 0, 365)) if recent_valuation else purchase_date,
             "woz_value": _euros(market_value * rng.uniform(0.82, 1.0), 1000),
             "woz_year": today.year if rng.random() < 0.75 else today.year - _randint(rng, 1, 3),
@@ -1205,7 +1209,7 @@ class _HouseholdGenerator:
         home = _Home(self.batch.add(Property, home), home["kind"], home["rebuild_value"], purchase_date)
         # A 30-year mortgage taken out more than 29 years ago is (nearly) repaid.
         if years_owned <= 29 and rng.random() < 0.9:
-            self._mortgage(owner, home, market_value / (1.045**years_owned), purchase_date)
+            self._mortgage(owner, home, purchase_price, purchase_date)
         if rng.random() < 0.04:  # a second property: a let apartment or a holiday home
             city = WEIGHTED_CITIES.pick(rng)
             value = city[5] * 1000 * rng.uniform(0.5, 1.0)
@@ -1651,15 +1655,11 @@ def _write_with_bulk_create(batch: _Batch) -> None:
     for model, local_keys in WRITE_PLAN:
         rows = batch.rows[model]
         _resolve_local_keys(rows, local_keys, ids)
-        objects = model.objects.bulk_create([model(**_model_values(row)) for row in rows])
+        objects = model.objects.bulk_create([model(**row) for row in rows])
         if model in PARENT_MODELS:
             ids[model] = [obj.pk for obj in objects]
             if rows and ids[model][0] is None:
                 raise RuntimeError(f"{connection.vendor} does not return ids from bulk inserts")
-
-
-def _model_values(row: dict) -> dict:
-    return {key: value for key, value in row.items() if not key.startswith("_")}
 
 
 def _write_with_copy(batch: _Batch) -> None:
@@ -1668,8 +1668,15 @@ def _write_with_copy(batch: _Batch) -> None:
     Parent rows get their ids from the table's sequence first (one query per table), so children can
     be copied straight after. COPY skips the model layer, so every column is given: the row's values,
     else the field's default, and the batch's time for created_at and updated_at.
+
+    Datetimes and JSON go as text, which the server parses: psycopg's datetime adapter costs more than
+    the rest of a row, and most datetimes of a batch are the same few objects (a household's fetch
+    time, the batch's creation time), so each is formatted once.
     """
     now = timezone.now()
+    # id() of a datetime -> its ISO text. Safe as a key: every datetime stays referenced by its row
+    # (or by `defaults`) until the batch is written, so no id is reused meanwhile.
+    datetime_texts: dict[int, str] = {}
     ids: dict[type[models.Model], list[int]] = {}
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
@@ -1680,7 +1687,8 @@ def _write_with_copy(batch: _Batch) -> None:
                 continue
             _resolve_local_keys(rows, local_keys, ids)
             fields = _columns(model)
-            unknown_fields = set(_model_values(rows[0])) - {f.attname for f in fields}
+            # bulk_create would refuse a misspelt field; COPY would silently leave it out.
+            unknown_fields = set().union(*rows) - {f.attname for f in fields}
             if unknown_fields:
                 raise ValueError(f"{model.__name__} has no fields {sorted(unknown_fields)}")
             defaults = {
@@ -1690,6 +1698,7 @@ def _write_with_copy(batch: _Batch) -> None:
                 for f in fields
             }
             json_attnames = [f.attname for f in fields if isinstance(f, models.JSONField)]
+            datetime_attnames = [f.attname for f in fields if isinstance(f, models.DateTimeField)]
             attnames = [f.attname for f in fields]
             columns = [f.column for f in fields]
             model_ids = None
@@ -1709,6 +1718,13 @@ def _write_with_copy(batch: _Batch) -> None:
                     # JSON as text: COPY's text format hands it to the jsonb input as is.
                     for attname in json_attnames:
                         complete[attname] = json.dumps(complete[attname]) if complete[attname] else "{}"
+                    for attname in datetime_attnames:
+                        moment = complete[attname]
+                        if moment is not None:
+                            text = datetime_texts.get(id(moment))
+                            if text is None:
+                                text = datetime_texts[id(moment)] = moment.isoformat()
+                            complete[attname] = text
                     if model_ids is not None:
                         complete["id"] = model_ids[index]
                     copy.write_row(values_of(complete))

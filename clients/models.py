@@ -296,7 +296,7 @@ class Employment(SyncSlotModel):
     job_title = models.CharField(_("job"), max_length=200, blank=True)
     start_date = models.DateField(_("start"), null=True, blank=True)
     end_date = models.DateField(_("end"), null=True, blank=True)
-    permanent_contract = models.BooleanField(_("permanent contract"), null=True)
+    permanent_contract = models.BooleanField(_("permanent contract"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("employment")
