@@ -12,6 +12,7 @@ from .models import (
     DataConflict,
     FieldMapping,
     FieldPrecedence,
+    FileImport,
     MatchCandidate,
     QuarantinedRecord,
     Source,
@@ -194,3 +195,10 @@ class DataConflictAdmin(ReadOnlyAdmin):
 class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["source", "event_id", "received_at"]
     list_filter = ["source"]
+
+
+@admin.register(FileImport)
+class FileImportAdmin(ReadOnlyAdmin):
+    list_display = ["source", "original_filename", "status", "uploaded_by", "created_at", "sync_run"]
+    list_filter = ["source", "status"]
+    exclude = ["content"]

@@ -18,6 +18,9 @@ REVIEW_THRESHOLD = 70
 # With the same email, a looser likeness suffices (a typo, a missing birth date), but not another
 # person sharing the family's address.
 EMAIL_LINK_THRESHOLD = 60
+# ...or, when a source knows nothing but name and email, a name this alike (a shared family
+# address has other first names).
+EMAIL_NAME_SIMILARITY = 85
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,14 @@ def score_match(record: Person, client: Person) -> MatchScore:
         else:
             reasons.append("different postcode")
     return MatchScore(score=round(min(score, 100.0), 1), reasons=reasons)
+
+
+def name_similarity(record: Person, client) -> float:
+    """0–100: how alike the record's name is to the client's, word order and case aside."""
+    other = Person.from_client(client)
+    if not record.name or not other.name:
+        return 0.0
+    return fuzz.token_sort_ratio(record.name, other.name)
 
 
 def best_match(record: Person, clients: list) -> tuple[object, MatchScore] | None:

@@ -386,3 +386,63 @@ class WebhookEvent(models.Model):
 
     def __str__(self):
         return f"{self.source} {self.event_id}"
+
+
+class FileImport(models.Model):
+    """One uploaded CSV or Excel file on its way into a file source: mapped, previewed, applied once.
+
+    The file is kept in the database (`content`), not under MEDIA_ROOT: it holds personal data, so
+    it must never be reachable by URL, must not depend on a disk shared by web and worker, and is
+    cleared in the same transaction that applies or cancels the import (a constraint holds that).
+    An import left unfinished for a day is cancelled and its file cleared at the next upload
+    (`file_imports_purge_stale`).
+    """
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        MAPPED = "mapped", _("Columns mapped")
+        PREVIEWED = "previewed", _("Previewed")
+        APPLIED = "applied", _("Imported")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    source = models.ForeignKey(
+        Source,
+        related_name="file_imports",
+        on_delete=models.CASCADE,
+        limit_choices_to={"kind": Source.Kind.FILE},
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("uploaded"), default=timezone.now)
+    original_filename = models.CharField(_("file name"), max_length=255)
+    content = models.BinaryField(null=True, editable=False)
+    columns = models.JSONField(_("columns"), default=list)  # header names, in the file's order
+    row_count = models.PositiveIntegerField(_("rows"), default=0)
+    # [{"column": "Postcode", "target": "client.postcode", "transform": "postcode", "argument": "",
+    #   "required": false}, ...]: a list, because one column may feed two fields (a Dutch surname
+    # "van den Berg" gives both the prefix and the last name).
+    mapping = models.JSONField(_("column mapping"), default=list, blank=True)
+    record_id_column = models.CharField(_("record id column"), max_length=255, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.UPLOADED)
+    sync_run = models.OneToOneField(
+        SyncRun, related_name="file_import", on_delete=models.SET_NULL, null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("file import")
+        verbose_name_plural = _("file imports")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status__in=["applied", "cancelled"]) | Q(content__isnull=True),
+                name="file_import_cleared_when_done",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.source} {self.original_filename} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in (self.Status.APPLIED, self.Status.CANCELLED)

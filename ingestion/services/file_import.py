@@ -371,15 +371,14 @@ def file_rows(*, parsed: ParsedFile, mapping: list[dict], record_id_column: str,
     return result
 
 
-def _import_file(file_import: FileImport) -> ParsedFile:
+def _require_open(file_import: FileImport) -> None:
     if not file_import.is_open or file_import.content is None:
         raise FileImportError(_("This import is already finished; upload the file again to start over."))
+
+
+def _import_file(file_import: FileImport) -> ParsedFile:
+    _require_open(file_import)
     return file_read(content=bytes(file_import.content), filename=file_import.original_filename)
-
-
-def _require_open(file_import: FileImport) -> None:
-    if not file_import.is_open:
-        raise FileImportError(_("This import is already finished; upload the file again to start over."))
 
 
 # --- Upload, map, preview, apply, cancel ----------------------------------------------------------
@@ -491,13 +490,12 @@ def file_import_preview(*, file_import: FileImport, sample_size: int = PREVIEW_R
     )
     for item in previews:
         if item.valid:
-            item.change = (
-                "new"
-                if item.record_id not in known
-                else "unchanged"
-                if known[item.record_id] == hashes[item.record_id]
-                else "changed"
-            )
+            if item.record_id not in known:
+                item.change = "new"
+            elif known[item.record_id] == hashes[item.record_id]:
+                item.change = "unchanged"
+            else:
+                item.change = "changed"
             setattr(preview, item.change, getattr(preview, item.change) + 1)
         else:
             preview.invalid_rows.append(item)

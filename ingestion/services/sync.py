@@ -38,7 +38,15 @@ from ..connectors.base import (
     SourceRecord as FetchedRecord,
 )
 from ..mapping import MappingError, MappingRule, map_record
-from ..matching import EMAIL_LINK_THRESHOLD, LINK_THRESHOLD, REVIEW_THRESHOLD, Person, best_match
+from ..matching import (
+    EMAIL_LINK_THRESHOLD,
+    EMAIL_NAME_SIMILARITY,
+    LINK_THRESHOLD,
+    REVIEW_THRESHOLD,
+    Person,
+    best_match,
+    name_similarity,
+)
 from ..models import MatchCandidate, QuarantinedRecord, Source, SourceRecord, SyncRun
 from .recompute import unified_view_recompute
 
@@ -258,7 +266,10 @@ def _link_records(*, source: Source, rows: list[SourceRecord], now: datetime) ->
         email_matches = by_email.get(person.email, []) if person.email else []
         # The same email is a deterministic key only for the same person: partners often share one.
         email_match = best_match(person, email_matches)
-        if email_match and email_match[1].score >= EMAIL_LINK_THRESHOLD:
+        if email_match and (
+            email_match[1].score >= EMAIL_LINK_THRESHOLD
+            or name_similarity(person, email_match[0]) >= EMAIL_NAME_SIMILARITY
+        ):
             row.client_id = email_match[0].pk
             to_link.append(row)
             continue
