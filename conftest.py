@@ -97,3 +97,13 @@ def admin(db):
 @pytest.fixture
 def persona_password():
     return PASSWORD
+
+
+@pytest.fixture(autouse=True)
+def english_by_default():
+    """Each test starts in English: a request in Dutch leaves its language active in the thread."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()

@@ -35,6 +35,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "ingestion.view_*",
         "ingestion.run_sync",
         "ingestion.change_matchcandidate",
+        # Derived values and reference tables to read; client confirmations to send and review.
+        "enrichment.view_*",
+        "enrichment.add_confirmationrequest",
+        "enrichment.change_confirmationrequest",
     ],
     # Admins configure sources, rules and users; they may do everything.
     ADMIN: ["*.*"],

@@ -4,6 +4,7 @@ Data ages: an income from three years ago is no basis for advice. These are the 
 advisory practice; the enrichment step makes them configurable per firm.
 """
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
@@ -79,8 +80,26 @@ FIELD_GROUPS = [
 # Everything else from a source is product data, checked yearly at the review meeting.
 DEFAULT_MAX_AGE_DAYS = 365 * 2
 
-_MAX_AGE_BY_FIELD = {field: group.max_age_days for group in FIELD_GROUPS for field in group.fields}
+_GROUP_BY_FIELD = {field: group for group in FIELD_GROUPS for field in group.fields}
+
+# The firm's own maximum ages ({group key: days}) come from a later step (enrichment's admin-edited
+# FreshnessPolicy). This app must not import that step, so the step registers a loader here when it
+# starts; without one, the defaults above apply.
+_overrides_loader: Callable[[], Mapping[str, int]] | None = None
 
 
-def max_age_days(model_name: str, field_name: str) -> int:
-    return _MAX_AGE_BY_FIELD.get(f"{model_name}.{field_name}", DEFAULT_MAX_AGE_DAYS)
+def max_age_overrides_register(loader: Callable[[], Mapping[str, int]] | None) -> None:
+    global _overrides_loader
+    _overrides_loader = loader
+
+
+def max_age_overrides() -> dict[str, int]:
+    """The firm's maximum ages by group key; read once per page, not once per value."""
+    return dict(_overrides_loader()) if _overrides_loader else {}
+
+
+def max_age_days(model_name: str, field_name: str, overrides: Mapping[str, int] | None = None) -> int:
+    group = _GROUP_BY_FIELD.get(f"{model_name}.{field_name}")
+    if group is None:
+        return DEFAULT_MAX_AGE_DAYS
+    return (overrides or {}).get(group.key, group.max_age_days)

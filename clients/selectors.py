@@ -78,13 +78,15 @@ def client_get_for_user(*, user, client_id: int) -> Client:
     """One client with everything the 360° page shows, in a fixed number of queries."""
     queryset = (
         clients_visible_to(user)
-        .select_related("household", "advisor", "team")
+        .select_related("household", "advisor", "team", "facts")
         .prefetch_related(
             _current("household__family_members", FamilyMember),
             _current("household__clients", Client),
             *(_current(name, model) for name, model in CLIENT_RELATIONS),
             # Where the sources disagree (kept by the ingestion step, shown here).
             "data_conflicts",
+            # What the framework raised (the alerts step), newest first by id.
+            "alerts__alert_type",
             Prefetch(
                 "contact_moments",
                 queryset=ContactMoment.objects.filter(deleted_at__isnull=True)

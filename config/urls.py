@@ -17,5 +17,11 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("clients/", include("clients.urls")),
     path("sources/", include("ingestion.urls")),
+    path("dashboard/", include("alerts.urls")),
+    path("enrichment/", include("enrichment.urls")),
+    # The page a client opens from a confirmation link: no login (the views are login_not_required).
+    path("confirm/", include("enrichment.urls_public")),
+    path("", include("canvas.urls")),  # /canvas/ and /api/canvas/: before api/, whose last route catches all
+    path("api/", include("config.api")),
     path("admin/", admin.site.urls),
 ]

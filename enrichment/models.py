@@ -6,6 +6,7 @@ provider (enrichment/providers/), and says what derived it and when (`provenance
 provider could not compute is NULL with the reason in `unknown`: never zero, never a guess.
 """
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -58,9 +59,7 @@ class ClientFacts(models.Model):
     indexed_property_value = models.DecimalField(_("indexed property value"), **MONEY, null=True, blank=True)
     loan_to_value = models.DecimalField(_("loan-to-value"), **RATIO, null=True, blank=True)
     interest_only_past_state_pension = models.BooleanField(_("interest-only runs past AOW"), null=True)
-    insured_to_rebuild_ratio = models.DecimalField(
-        _("home insured / rebuild value"), **RATIO, null=True, blank=True
-    )
+    insured_to_rebuild_ratio = models.DecimalField(_("home insured / rebuild value"), **RATIO, null=True, blank=True)
     has_life_cover = models.BooleanField(_("has life cover"), null=True)
 
     # Relationship
@@ -87,3 +86,186 @@ class ClientFacts(models.Model):
 
     def __str__(self):
         return f"facts of client {self.client_id}"
+
+
+# --- Freshness ------------------------------------------------------------------------------------
+
+
+def _field_group_choices() -> list[tuple[str, str]]:
+    from clients.freshness import FIELD_GROUPS
+
+    return [(group.key, group.label) for group in FIELD_GROUPS]
+
+
+class FreshnessPolicy(models.Model):
+    """How old a group of fields may get before it is stale, as this firm decides.
+
+    Seeded from the defaults in `clients.freshness`; a group without a row keeps its default. The
+    360° page reads these once per page (see `clients.freshness.max_age_overrides_register`).
+    """
+
+    group_key = models.CharField(_("field group"), max_length=30, unique=True, choices=_field_group_choices)
+    max_age_days = models.PositiveIntegerField(
+        _("maximum age (days)"), help_text=_("A value older than this is stale: e.g. 365 for a year.")
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("freshness rule")
+        verbose_name_plural = _("freshness rules")
+        ordering = ["group_key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_age_days__gte=1),
+                name="freshness_policy_max_age_positive",
+                violation_error_message=_("A maximum age must be at least one day."),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_group_key_display()}: {self.max_age_days}"
+
+
+# --- Reference data -------------------------------------------------------------------------------
+
+
+class ReferenceDataset(models.Model):
+    """What reference table is loaded, from which file, and where its figures come from."""
+
+    class Kind(models.TextChoices):
+        POSTCODE_AREAS = "postcode_areas", _("Postcode areas")
+        HOUSE_PRICE_INDEX = "house_price_index", _("House price index")
+
+    kind = models.CharField(_("table"), max_length=30, choices=Kind, unique=True)
+    file_name = models.CharField(_("file"), max_length=255)
+    origin = models.TextField(_("origin of the figures"), help_text=_("The comment lines at the top of the file."))
+    rows = models.PositiveIntegerField(_("rows"))
+    loaded_at = models.DateTimeField(_("loaded"), default=timezone.now)
+    loaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("loaded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("reference table")
+        verbose_name_plural = _("reference tables")
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.rows} rows, {self.file_name})"
+
+
+class PostcodeArea(models.Model):
+    """A range of four-digit postcodes and the municipality, province and price-index region it lies in.
+
+    Ranges may nest: a municipality's range inside its province's; the narrowest range wins.
+    """
+
+    pc4_from = models.PositiveSmallIntegerField(_("from postcode"))
+    pc4_to = models.PositiveSmallIntegerField(_("to postcode"))
+    municipality = models.CharField(_("municipality"), max_length=100, blank=True)
+    province = models.CharField(_("province"), max_length=50)
+    region = models.CharField(_("price-index region"), max_length=10, help_text=_("e.g. PV26 for Utrecht"))
+
+    class Meta:
+        verbose_name = _("postcode area")
+        verbose_name_plural = _("postcode areas")
+        ordering = ["pc4_from", "-pc4_to"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(pc4_from__gte=1000, pc4_to__lte=9999, pc4_from__lte=models.F("pc4_to")),
+                name="postcode_area_range_valid",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.pc4_from}-{self.pc4_to} {self.municipality or self.province}"
+
+
+class HousePriceIndex(models.Model):
+    """The price index of existing owner-occupied homes for one region and quarter (CBS style, 2020=100)."""
+
+    region = models.CharField(_("region"), max_length=10)
+    region_name = models.CharField(_("region name"), max_length=100)
+    year = models.PositiveSmallIntegerField(_("year"))
+    quarter = models.PositiveSmallIntegerField(_("quarter"))
+    index = models.DecimalField(_("index"), max_digits=8, decimal_places=2)
+    basis = models.CharField(
+        _("basis"), max_length=30, blank=True, help_text=_("e.g. 'cbs' for a published figure, 'approximation'")
+    )
+
+    class Meta:
+        verbose_name = _("house price index")
+        verbose_name_plural = _("house price index")
+        ordering = ["region", "year", "quarter"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "year", "quarter"], name="house_price_index_unique"),
+            models.CheckConstraint(condition=models.Q(quarter__gte=1, quarter__lte=4), name="house_price_quarter_1_4"),
+            models.CheckConstraint(condition=models.Q(index__gt=0), name="house_price_index_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.region} {self.year}-Q{self.quarter}: {self.index}"
+
+
+# --- Client confirmation --------------------------------------------------------------------------
+
+
+class ConfirmationRequest(models.Model):
+    """A secure link that asks a client to confirm or correct stale data.
+
+    The link carries a random token, signed; only its SHA-256 is stored, so the database alone cannot
+    be used to answer in the client's name. A request is answered at most once and expires.
+    Answers are written to the unified view (as source "client") only when back office accepts them.
+    """
+
+    class Status(models.TextChoices):
+        SENT = "sent", _("Sent")
+        ANSWERED = "answered", _("Answered, to review")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+        EXPIRED = "expired", _("Expired")
+
+    client = models.ForeignKey(
+        Client, verbose_name=_("client"), related_name="confirmation_requests", on_delete=models.CASCADE
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("sent by"), related_name="+", null=True, on_delete=models.SET_NULL
+    )
+    email = models.EmailField(_("sent to"))
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # What Steward held when the link was sent: shown to the client as the values to confirm.
+    current_values = models.JSONField(_("values we had"), default=dict)
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.SENT)
+    created_at = models.DateTimeField(_("sent"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    used_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    answers = models.JSONField(_("the client's answers"), default=dict, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reviewed by"),
+        related_name="+",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("confirmation request")
+        verbose_name_plural = _("confirmation requests")
+        ordering = ["-created_at"]
+        indexes = [
+            # The review queue: answered requests, oldest first.
+            models.Index(fields=["status", "used_at"], name="confirmation_status_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.client} ({self.get_status_display()}, {self.created_at:%Y-%m-%d})"
+
+    def is_open(self, now=None) -> bool:
+        """The link can still be answered: sent, not answered yet, not expired."""
+        return self.status == self.Status.SENT and self.used_at is None and (now or timezone.now()) < self.expires_at

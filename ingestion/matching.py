@@ -6,8 +6,10 @@ the grey zone down to `REVIEW_THRESHOLD` a person decides; below it the record i
 Nothing is ever merged silently below the threshold.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from rapidfuzz import fuzz
 
@@ -34,8 +36,10 @@ class Person:
     postcode: str = ""
     email: str = ""
 
-    @property
+    @cached_property
     def name(self) -> str:
+        # Cached: a record is compared with every candidate of its block, and normalising is the
+        # costly part of a comparison.
         return normalise_search_text(f"{self.first_name} {self.last_name_prefix} {self.last_name}")
 
     @classmethod
@@ -105,7 +109,51 @@ def name_similarity(record: Person, client) -> float:
 
 def best_match(record: Person, clients: list) -> tuple[object, MatchScore] | None:
     """The client that scores highest against the record, with its score (None without clients)."""
-    scored = [(client, score_match(record, Person.from_client(client))) for client in clients]
-    if not scored:
+    return best_match_among(record, [(client, Person.from_client(client)) for client in clients])
+
+
+def best_match_among(
+    record: Person, candidates: Iterable[tuple[object, Person]], *, floor: float | None = None
+) -> tuple[object, MatchScore] | None:
+    """`best_match` over clients whose `Person` is known already, skipping those that cannot score `floor`.
+
+    With a floor, None also means "nobody reaches the floor"; whoever does is found exactly as
+    `best_match` finds them (the same scores, the lower id winning a tie).
+    """
+    best, best_key = None, None
+    for client, person in candidates:
+        score = _score(record, person, floor)
+        if score is None:
+            continue
+        key = (score, -client.pk)
+        if best_key is None or key > best_key:
+            best, best_key = (client, person), key
+    if best is None:
         return None
-    return max(scored, key=lambda pair: (pair[1].score, -pair[0].pk))
+    return best[0], score_match(record, best[1])
+
+
+def _score(record: Person, client: Person, floor: float | None) -> float | None:
+    """`score_match(...).score` without its reasons; None when it cannot reach `floor`."""
+    points = 0
+    if record.birth_date and client.birth_date:
+        if record.birth_date == client.birth_date:
+            points += 30
+        elif (record.birth_date.day, record.birth_date.month) == (client.birth_date.month, client.birth_date.day):
+            points += 15
+    if record.postcode and client.postcode and record.postcode.replace(" ", "") == client.postcode.replace(" ", ""):
+        points += 20
+    # The name adds at most 50, and rounding never decreases: below this bound, skip the fuzzy part.
+    if floor is not None and round(min(50 + points, 100.0), 1) < floor:
+        return None
+    similarity = fuzz.token_sort_ratio(record.name, client.name) if record.name and client.name else 0.0
+    # The same arithmetic in the same order as score_match, so the floats agree to the last bit.
+    score = similarity * 0.5
+    if record.birth_date and client.birth_date:
+        if record.birth_date == client.birth_date:
+            score += 30
+        elif (record.birth_date.day, record.birth_date.month) == (client.birth_date.month, client.birth_date.day):
+            score += 15
+    if record.postcode and client.postcode and record.postcode.replace(" ", "") == client.postcode.replace(" ", ""):
+        score += 20
+    return round(min(score, 100.0), 1)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import get_language, gettext, to_locale
 
-from clients.freshness import max_age_days
+from clients.freshness import max_age_days, max_age_overrides
 
 register = template.Library()
 
@@ -69,15 +69,23 @@ def _date(value) -> str:
     return date_filter(timezone.localtime(value) if isinstance(value, datetime) else value, "SHORT_DATE_FORMAT")
 
 
-@register.simple_tag
-def sourced(instance: models.Model, field_name: str, compact: bool = False):
+def _max_age_overrides(context) -> dict[str, int]:
+    """The firm's maximum ages, read once per page render and kept in the render context."""
+    cache = context.render_context
+    if "steward_max_age_overrides" not in cache:
+        cache["steward_max_age_overrides"] = max_age_overrides()
+    return cache["steward_max_age_overrides"]
+
+
+@register.simple_tag(takes_context=True)
+def sourced(context, instance: models.Model, field_name: str, compact: bool = False):
     """A value with its source and age: as a badge, or (compact, in tables) on hover.
 
     Stale values stand out either way.
     """
     provenance = instance.provenance_for(field_name)
     model_name = instance.__class__.__name__
-    max_age = max_age_days(model_name, field_name)
+    max_age = max_age_days(model_name, field_name, _max_age_overrides(context))
     age_days = provenance.age_days()
     stale = age_days is not None and age_days > max_age
     details = [gettext("Source: %(source)s") % {"source": provenance.source_label}]

@@ -35,6 +35,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "rest_framework.authtoken",  # API tokens: made in Django admin or with `manage.py drf_create_token <user>`
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files, no CDN
     "django_celery_beat",
     "crispy_forms",
     "crispy_bootstrap5",
@@ -133,9 +136,49 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# The REST API under /api/ (config/api.py). DRF views are exempt from LoginRequiredMiddleware: they
+# authenticate themselves, and an anonymous call gets a 401 in the one error shape, not a redirect.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes an anonymous call a 401 rather than a 403.
+        "rest_framework.authentication.TokenAuthentication",
+        # The browser's session (the docs page); DRF checks its CSRF token on every write.
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # 50 a page. The alert and client lists page by keyset in their own order (the queue's; by name),
+    # up to 200 with `?page_size=` (see each app's apis.py); a generic list view gets cursor pages.
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Steward API",
+    "DESCRIPTION": _(
+        "Read the unified client view and work the alert queue. Authenticate with a token "
+        "(header `Authorization: Token <key>`) or the session of a logged-in user. An advisor sees "
+        "only their own team's clients and alerts. Every error has the same shape: "
+        '`{"error": {"code", "message", "details"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    # OpenAPI 3.1: its schemas are JSON Schema, so the tests validate responses with jsonschema as is.
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    "ENUM_NAME_OVERRIDES": {
+        "AlertStatusEnum": "alerts.models.Alert.Status",
+        "AlertStatusFilterEnum": "alerts.serializers.STATUS_FILTERS",
+        "AlertStatusChangeEnum": "alerts.serializers.STATUS_CHANGES",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Internationalisation -------------------------------------------------------------------------
@@ -211,17 +254,21 @@ LOGGING = {
 STEWARD_DEMO_STEPS: list[str] = [
     "clients.demo.demo_clients_load",
     "ingestion.demo.demo_sources_load",
+    "ingestion.demo_files.demo_file_source_load",
     "enrichment.demo.demo_facts_load",
+    "alerts.demo.demo_alerts_load",
 ]
 # How many generated clients `make demo` loads (a few thousand keeps set-up under a minute).
 STEWARD_DEMO_CLIENTS = env.int("STEWARD_DEMO_CLIENTS", default=3000)
 
 # After a sync page commits, the clients it changed flow on to these Celery tasks (each takes a
 # list of client ids), in the order the data flows. A later step adds its task here.
-STEWARD_AFTER_SYNC_TASKS: list[str] = []
+STEWARD_AFTER_SYNC_TASKS: list[str] = ["alerts.tasks.clients_changed"]
 # After the framework opens alerts, these functions (keyword argument alert_ids) set what later
 # steps own, such as the canvas placement that gives each alert its priority and quadrant.
-STEWARD_AFTER_ALERTS_OPENED: list[str] = []
+STEWARD_AFTER_ALERTS_OPENED: list[str] = ["canvas.services.alerts_place"]
+# A count shown on an area of the navigation: a function taking the request.
+STEWARD_NAV_BADGES: dict[str, str] = {"alerts": "alerts.selectors.nav_badge_new_urgent"}
 # Without a broker (the demo), "Sync now" runs the sync in a background thread of the web process,
 # so the page can show its progress; with Redis it goes to a Celery worker.
 STEWARD_SYNC_IN_THREAD_WHEN_EAGER = env.bool("STEWARD_SYNC_IN_THREAD_WHEN_EAGER", default=DEBUG)

@@ -1,15 +1,25 @@
 """The sync engine: pull a source page by page into the unified client view.
 
-Each page is one transaction that writes the page's records, the unified view of the clients they
-touch, the quarantine and the resume cursor together. A worker killed mid-sync therefore resumes
-exactly after the last committed page, and running a sync twice changes nothing the second time
-(records whose content hash did not change are skipped).
+Pages are applied in batches of about RECORDS_PER_BATCH records (twenty of HubSpot's pages): each
+batch is one transaction that writes its records, the unified view of the clients they touch, the
+quarantine and the resume cursor of its last page together. A worker killed mid-sync therefore
+resumes exactly after the last committed batch, and running a sync twice changes nothing the second
+time (records whose content hash did not change are skipped).
+
+Why batches and not pages: the work per transaction is nearly constant (a dozen statements), so a
+hundred records a transaction spent most of the time on round trips. Why a background thread: pages
+are fetched over HTTP while the previous batch is written. Memory stays bounded by the batch and
+the pages fetched ahead, whatever the size of the source or of the book.
 """
 
 import hashlib
 import json
 import logging
+import queue
+import threading
 import uuid
+from collections import defaultdict, namedtuple
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,7 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from clients.bulk import bulk_update_rows
+from clients.bulk import rows_insert, rows_update
 from clients.models import Client
 from clients.search import normalise_search_text
 
@@ -37,18 +47,26 @@ from ..connectors.base import (
 from ..connectors.base import (
     SourceRecord as FetchedRecord,
 )
-from ..mapping import MappingError, MappingRule, map_record
+from ..mapping import CompiledRules, MappingError, MappingRule, compile_rules, map_record
 from ..matching import (
     EMAIL_LINK_THRESHOLD,
     EMAIL_NAME_SIMILARITY,
     LINK_THRESHOLD,
     REVIEW_THRESHOLD,
     Person,
-    best_match,
+    best_match_among,
     name_similarity,
 )
 from ..models import MatchCandidate, QuarantinedRecord, Source, SourceRecord, SyncRun
-from .recompute import unified_view_recompute
+from .recompute import (
+    FreshClient,
+    RecordFacts,
+    fresh_client_resolve,
+    fresh_clients_insert,
+    precedence_rules,
+    unified_view_recompute,
+    unified_view_write,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +77,15 @@ LOCK_STALE_AFTER = timedelta(minutes=10)
 WATERMARK_OVERLAP = timedelta(minutes=5)
 
 
+# Records per transaction: large enough that round trips stop mattering (a batch costs about a
+# dozen statements, whatever its size), small enough to keep memory and lock times modest.
+RECORDS_PER_BATCH = 2000
+# Pages the fetching thread may run ahead of the batch being written.
+PAGES_AHEAD = 30
+
 MATCH_FIELDS = ("pk", "first_name", "last_name_prefix", "last_name", "birth_date", "postcode", "email")
+# What matching reads of a client: a tuple, since a model instance per candidate costs more than scoring it.
+ClientFacts = namedtuple("ClientFacts", MATCH_FIELDS)
 
 
 # --- Locking --------------------------------------------------------------------------------------
@@ -143,19 +169,28 @@ def _quarantine(source: Source, run: SyncRun | None, record_id, raw, reason: str
     )
 
 
+SOURCE_RECORD_WRITTEN = ["values", "content_hash", "changed_at", "fetched_at", "deleted_at", "client"]
+
+
 def records_apply(
     *,
     source: Source,
     run: SyncRun | None,
     records: list[FetchedRecord],
-    rules: list[MappingRule],
+    rules: list[MappingRule] | CompiledRules,
     now: datetime,
 ) -> PageOutcome:
-    """Write a batch of fetched records into the unified view. Caller holds the transaction."""
+    """Write a batch of fetched records into the unified view. Caller holds the transaction.
+
+    Set-based: a handful of statements for the whole batch (read the known records, match, write
+    new clients, records, sync slots and conflicts in bulk), never a query per record.
+    """
+    rules = rules if isinstance(rules, CompiledRules) else compile_rules(tuple(rules))
     outcome = PageOutcome(fetched=len(records))
     mapped: dict[str, tuple[FetchedRecord, dict, str]] = {}
     for record in records:  # per record: reading and mapping is Python work on each payload
-        outcome.high_water = max(filter(None, [outcome.high_water, record.changed_at]))
+        if outcome.high_water is None or record.changed_at > outcome.high_water:
+            outcome.high_water = record.changed_at
         try:
             values = {} if record.archived else map_record(record.data, rules)
         except MappingError as error:
@@ -164,53 +199,77 @@ def records_apply(
         mapped[record.record_id] = (record, values, content_hash(values, record.archived))
     outcome.quarantined = len(outcome.quarantine)
 
-    existing = {row.record_id: row for row in SourceRecord.objects.filter(source_key=source.key, record_id__in=mapped)}
-    upserts: list[SourceRecord] = []
-    unchanged_ids = []
+    known = {
+        record_id: (pk, digest, client_id, deleted_at)
+        for record_id, pk, digest, client_id, deleted_at in SourceRecord.objects.filter(
+            source_key=source.key, record_id__in=list(mapped)
+        ).values_list("record_id", "pk", "content_hash", "client_id", "deleted_at")
+    }
+    new_rows: list[dict] = []
+    changed_rows: list[dict] = []
+    unchanged_ids: list[int] = []
     for record_id, (record, values, digest) in mapped.items():
-        row = existing.get(record_id)
-        if row is not None and row.content_hash == digest:
-            unchanged_ids.append(row.pk)
+        row_known = known.get(record_id)
+        if row_known is not None and row_known[1] == digest:
+            unchanged_ids.append(row_known[0])
             continue
-        if row is None and record.archived:
-            unchanged_ids.append(None)  # archived before we ever saw it: nothing to keep
+        if row_known is None and record.archived:
+            outcome.unchanged += 1  # archived before we ever saw it: nothing to keep
             continue
-        if row is None:
-            row = SourceRecord(source_key=source.key, record_id=record_id)
+        row = {
+            "source_key": source.key,
+            "record_id": record_id,
+            "values": values,
+            "content_hash": digest,
+            "changed_at": record.changed_at,
+            "fetched_at": now,
+        }
+        if row_known is None:
+            row.update(client_id=None, deleted_at=None)
+            new_rows.append(row)
             outcome.created += 1
         else:
+            row.update(id=row_known[0], client_id=row_known[2], deleted_at=row_known[3])
+            changed_rows.append(row)
             outcome.updated += 1
-        row.values, row.content_hash, row.changed_at, row.fetched_at = values, digest, record.changed_at, now
-        if record.archived and row.deleted_at is None:
-            row.deleted_at = now
+        if record.archived and row["deleted_at"] is None:
+            row["deleted_at"] = now
             outcome.deleted += 1
         elif not record.archived:
-            row.deleted_at = None
-        upserts.append(row)
-    outcome.unchanged = len(unchanged_ids)
+            row["deleted_at"] = None
+    outcome.unchanged += len(unchanged_ids)
     # "Fetched" means last confirmed by the source, so unchanged records are touched in one UPDATE.
-    SourceRecord.objects.filter(pk__in=[pk for pk in unchanged_ids if pk]).update(fetched_at=now)
+    if unchanged_ids:
+        SourceRecord.objects.filter(pk__in=unchanged_ids).update(fetched_at=now)
 
-    new_rows = [row for row in upserts if row.pk is None]
-    SourceRecord.objects.bulk_create(new_rows, batch_size=500)
-    if len(new_rows) and new_rows[0].pk is None:  # backends that return no ids: read them back
-        ids = {
-            row.record_id: row.pk
-            for row in SourceRecord.objects.filter(source_key=source.key, record_id__in=[r.record_id for r in new_rows])
-        }
-        for row in new_rows:
-            row.pk = ids[row.record_id]
-    new_ids = {id(row) for row in new_rows}
-    bulk_update_rows(
-        SourceRecord,
-        [row for row in upserts if id(row) not in new_ids],
-        ["values", "content_hash", "changed_at", "fetched_at", "deleted_at"],
+    upserts = [*new_rows, *changed_rows]
+    precedence = precedence_rules()
+    provenance_entries: dict = {}
+    unlinked = [row for row in upserts if row["client_id"] is None and row["deleted_at"] is None]
+    links = _records_link(source=source, rows=unlinked, now=now, rules=precedence, entries=provenance_entries)
+    fresh_clients_insert(links.fresh, now)
+    for row, client in links.to_fresh:
+        row["client_id"] = client.pk
+    rows_insert(SourceRecord, new_rows)
+    rows_update(SourceRecord, changed_rows, SOURCE_RECORD_WRITTEN)
+    MatchCandidate.objects.bulk_create(
+        [
+            MatchCandidate(
+                source_record_id=row["id"],
+                client_id=client.pk,
+                score=score.score,
+                reasons=score.reasons,
+            )
+            for row, client, score in links.reviews
+        ],
+        ignore_conflicts=True,
     )
-
-    unlinked = [row for row in upserts if row.client_id is None and row.deleted_at is None]
-    outcome.in_review = _link_records(source=source, rows=unlinked, now=now)
-    affected = {row.client_id for row in upserts if row.client_id}
-    unified_view_recompute(client_ids=affected, now=now)
+    outcome.in_review = len(links.reviews)
+    affected = {row["client_id"] for row in upserts if row["client_id"]}
+    fresh_ids = {client.pk for client in links.fresh}
+    unified_view_write(
+        client_ids=affected - fresh_ids, fresh=links.fresh, now=now, rules=precedence, entries=provenance_entries
+    )
     outcome.changed_client_ids = affected
     return outcome
 
@@ -229,74 +288,104 @@ def changed_clients_hand_off(client_ids: set[int]) -> None:
         transaction.on_commit(lambda task=task: task.delay(ids))
 
 
-def _link_records(*, source: Source, rows: list[SourceRecord], now: datetime) -> int:
-    """Link new records to clients: by email, then by fuzzy score; create clients for the rest.
+# --- Matching -------------------------------------------------------------------------------------
 
-    Returns how many went to the review queue.
+
+@dataclass
+class _Links:
+    fresh: list[FreshClient] = field(default_factory=list)  # clients to create, in order
+    to_fresh: list[tuple[dict, FreshClient]] = field(default_factory=list)  # each record that creates one
+    reviews: list[tuple[dict, ClientFacts, object]] = field(default_factory=list)  # (record, client, score)
+
+
+def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, entries: dict) -> _Links:
+    """Link new records to clients: by email, then by fuzzy score; new clients for the rest.
+
+    Candidates are the stored clients (two queries for the whole batch); as within a page before,
+    records of one batch are not matched with each other.
     """
+    links = _Links()
     if not rows:
-        return 0
-    people = {row.pk: Person.from_values(row.values) for row in rows}
-    emails = {person.email for person in people.values() if person.email}
-    by_email: dict[str, list[Client]] = {}
-    for client in Client.objects.filter(email__in=emails, deleted_at__isnull=True).only(*MATCH_FIELDS):
-        by_email.setdefault(client.email.lower(), []).append(client)
-    birth_dates = {person.birth_date for person in people.values() if person.birth_date}
-    postcodes = {person.postcode for person in people.values() if person.postcode}
-    # Candidates for fuzzy matching share a birth date or a postcode (blocking keeps this one query).
-    candidates = (
-        list(
-            Client.objects.filter(
-                Q(birth_date__in=birth_dates) | Q(postcode__in=postcodes), deleted_at__isnull=True
-            ).only("pk", "first_name", "last_name_prefix", "last_name", "birth_date", "postcode", "email")
-        )
-        if (birth_dates or postcodes)
-        else []
-    )
+        return links
+    people = [Person.from_values(row["values"]) for row in rows]
+    emails = {person.email for person in people if person.email}
+    by_email: dict[str, list] = defaultdict(list)
+    if emails:
+        for facts in Client.objects.filter(email__in=emails, deleted_at__isnull=True).values_list(*MATCH_FIELDS):
+            client = ClientFacts(*facts)
+            by_email[client.email.lower()].append((client, Person.from_client(client)))
+    birth_dates = {person.birth_date for person in people if person.birth_date}
+    postcodes = {person.postcode for person in people if person.postcode}
+    by_birth_date: dict = defaultdict(list)
+    by_postcode: dict = defaultdict(list)
+    if birth_dates or postcodes:
+        # Candidates for fuzzy matching share a birth date or a postcode (blocking keeps this one
+        # query, served by the birth date and postcode indexes).
+        for facts in Client.objects.filter(
+            Q(birth_date__in=birth_dates) | Q(postcode__in=postcodes), deleted_at__isnull=True
+        ).values_list(*MATCH_FIELDS):
+            client = ClientFacts(*facts)
+            pair = (client, Person.from_client(client))
+            by_birth_date[client.birth_date].append(pair)
+            by_postcode[client.postcode].append(pair)
 
-    by_birth_date: dict = {}
-    by_postcode: dict = {}
-    for client in candidates:
-        by_birth_date.setdefault(client.birth_date, []).append(client)
-        by_postcode.setdefault(client.postcode, []).append(client)
-
-    to_link, to_create, reviews = [], [], []
-    for row in rows:
-        person = people[row.pk]
-        email_matches = by_email.get(person.email, []) if person.email else []
+    for row, person in zip(rows, people, strict=True):
         # The same email is a deterministic key only for the same person: partners often share one.
-        email_match = best_match(person, email_matches)
+        email_match = best_match_among(person, by_email.get(person.email, ()) if person.email else ())
         if email_match and (
             email_match[1].score >= EMAIL_LINK_THRESHOLD
             or name_similarity(person, email_match[0]) >= EMAIL_NAME_SIMILARITY
         ):
-            row.client_id = email_match[0].pk
-            to_link.append(row)
+            row["client_id"] = email_match[0].pk
             continue
-        pool = list(
-            {
-                client.pk: client
-                for client in [*by_birth_date.get(person.birth_date, ()), *by_postcode.get(person.postcode, ())]
-            }.values()
-        )
-        best = best_match(person, pool)
+        pool = {
+            client.pk: (client, client_person)
+            for client, client_person in [
+                *by_birth_date.get(person.birth_date, ()),
+                *by_postcode.get(person.postcode, ()),
+            ]
+        }
+        # Whoever cannot reach the review threshold makes no difference: a new client either way.
+        best = best_match_among(person, pool.values(), floor=REVIEW_THRESHOLD)
         if best and best[1].score >= LINK_THRESHOLD:
-            row.client_id = best[0].pk
-            to_link.append(row)
+            row["client_id"] = best[0].pk
         elif best and best[1].score >= REVIEW_THRESHOLD:
-            reviews.append(
-                MatchCandidate(source_record=row, client=best[0], score=best[1].score, reasons=best[1].reasons)
-            )
+            links.reviews.append((row, best[0], best[1]))
         else:
-            to_create.append(row)
+            fresh_client = FreshClient(row=_fresh_client_row(source, row, now), records=[_record_facts(row)])
+            fresh_client_resolve(fresh_client, rules, now, entries)
+            links.fresh.append(fresh_client)
+            links.to_fresh.append((row, fresh_client))
+    return links
 
-    new_clients = [_client_from_record(source, row, now) for row in to_create]
-    Client.objects.bulk_create(new_clients, batch_size=500)
-    for row, client in zip(to_create, new_clients, strict=True):
-        row.client_id = client.pk
-    bulk_update_rows(SourceRecord, [*to_link, *to_create], ["client"])
-    MatchCandidate.objects.bulk_create(reviews, ignore_conflicts=True)
-    return len(reviews)
+
+def _record_facts(row: dict) -> RecordFacts:
+    return RecordFacts(
+        client_id=None,
+        source_key=row["source_key"],
+        record_id=row["record_id"],
+        values=row["values"],
+        changed_at=row["changed_at"],
+        fetched_at=row["fetched_at"],
+        deleted_at=row["deleted_at"],
+    )
+
+
+def _fresh_client_row(source: Source, row: dict, now: datetime) -> dict:
+    """The row of a client first seen in this record, before its values are resolved (see below)."""
+    values = row["values"]
+    first_name = values.get("client.first_name", "")
+    last_name = values.get("client.last_name", "") or "?"
+    return {
+        "first_name": first_name,
+        "last_name": last_name,
+        "team_id": source.default_team_id,
+        "source": source.key,
+        "source_record_id": row["record_id"],
+        "source_changed_at": row["changed_at"],
+        "fetched_at": now,
+        "search_name": normalise_search_text(f"{first_name} {last_name}"),
+    }
 
 
 def _client_from_record(source: Source, row: SourceRecord, now: datetime) -> Client:
@@ -315,30 +404,31 @@ def _client_from_record(source: Source, row: SourceRecord, now: datetime) -> Cli
     return client
 
 
-def page_apply(*, source: Source, run: SyncRun, page: Page, rules: list[MappingRule], now: datetime) -> PageOutcome:
-    """Apply one page and checkpoint the cursor, in one transaction.
+# --- Batches --------------------------------------------------------------------------------------
 
-    If the page as a whole hits a database error, each record is retried alone in a savepoint so
-    that one bad record is quarantined with the error while the rest lands.
+
+def page_apply(*, source: Source, run: SyncRun, page: Page, rules: list[MappingRule], now: datetime) -> PageOutcome:
+    """Apply one page and checkpoint its cursor, in one transaction (see `pages_apply`)."""
+    return pages_apply(source=source, run=run, pages=[page], rules=rules, now=now)
+
+
+def pages_apply(
+    *, source: Source, run: SyncRun, pages: list[Page], rules: list[MappingRule] | CompiledRules, now: datetime
+) -> PageOutcome:
+    """Apply fetched pages and checkpoint the cursor of the last one, in one transaction.
+
+    If the batch as a whole hits a database error, it is split in halves, each retried in a
+    savepoint, down to single records: one bad record is quarantined with the error while the rest
+    of its batch lands.
     """
-    rejected = [_quarantine(source, run, item.record_id, item.raw, item.reason) for item in page.rejected]
+    rules = rules if isinstance(rules, CompiledRules) else compile_rules(tuple(rules))
+    records = [record for page in pages for record in page.records]
+    rejected = [
+        _quarantine(source, run, item.record_id, item.raw, item.reason) for page in pages for item in page.rejected
+    ]
+    next_cursor = pages[-1].next_cursor or ""
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                outcome = records_apply(source=source, run=run, records=page.records, rules=rules, now=now)
-        except DatabaseError:
-            logger.warning("page of %s failed as a whole; applying record by record", source.key, exc_info=True)
-            outcome = PageOutcome()
-            for record in page.records:
-                try:
-                    with transaction.atomic():
-                        outcome.add(records_apply(source=source, run=run, records=[record], rules=rules, now=now))
-                except DatabaseError as error:
-                    outcome.fetched += 1
-                    outcome.quarantine.append(
-                        _quarantine(source, run, record.record_id, record.data, f"database refused: {error}")
-                    )
-                    outcome.quarantined += 1
+        outcome = _records_apply_isolating(source=source, run=run, records=records, rules=rules, now=now)
         changed_clients_hand_off(outcome.changed_client_ids)
         outcome.quarantine.extend(rejected)
         outcome.fetched += len(rejected)
@@ -347,11 +437,11 @@ def page_apply(*, source: Source, run: SyncRun, page: Page, rules: list[MappingR
 
         high_water = max(filter(None, [source.resume_high_water, outcome.high_water]), default=None)
         Source.objects.filter(pk=source.pk).update(
-            resume_cursor=page.next_cursor or "", resume_high_water=high_water, locked_at=now
+            resume_cursor=next_cursor, resume_high_water=high_water, locked_at=now
         )
-        source.resume_cursor, source.resume_high_water = page.next_cursor or "", high_water
+        source.resume_cursor, source.resume_high_water = next_cursor, high_water
         SyncRun.objects.filter(pk=run.pk).update(
-            pages=F("pages") + 1,
+            pages=F("pages") + len(pages),
             fetched=F("fetched") + outcome.fetched,
             created=F("created") + outcome.created,
             updated=F("updated") + outcome.updated,
@@ -359,9 +449,83 @@ def page_apply(*, source: Source, run: SyncRun, page: Page, rules: list[MappingR
             deleted=F("deleted") + outcome.deleted,
             quarantined=F("quarantined") + outcome.quarantined,
             in_review=F("in_review") + outcome.in_review,
-            cursor_after=page.next_cursor or "",
+            cursor_after=next_cursor,
         )
     return outcome
+
+
+def _records_apply_isolating(
+    *, source: Source, run: SyncRun | None, records: list[FetchedRecord], rules: CompiledRules, now: datetime
+) -> PageOutcome:
+    try:
+        with transaction.atomic():
+            return records_apply(source=source, run=run, records=records, rules=rules, now=now)
+    except DatabaseError as error:
+        if len(records) == 1:
+            record = records[0]
+            outcome = PageOutcome(fetched=1, quarantined=1)
+            outcome.quarantine.append(
+                _quarantine(source, run, record.record_id, record.data, f"database refused: {error}")
+            )
+            return outcome
+        logger.warning(
+            "a batch of %s records of %s failed as a whole; applying it in halves",
+            len(records),
+            source.key,
+            exc_info=True,
+        )
+    half = len(records) // 2
+    outcome = PageOutcome()
+    for part in (records[:half], records[half:]):
+        outcome.add(_records_apply_isolating(source=source, run=run, records=part, rules=rules, now=now))
+    return outcome
+
+
+def _pages_fetched_ahead(connector, cursor: str | None, since: datetime | None) -> Iterator[Page]:
+    """The pages of one run, in order, fetched by a background thread up to PAGES_AHEAD ahead.
+
+    Fetching is I/O: the source prepares the next pages while the engine writes a batch. An error
+    of the connector (or the thread being interrupted) is raised here, after the pages before it.
+    The thread touches nothing but the connector: never the database.
+    """
+    results: queue.Queue = queue.Queue(maxsize=PAGES_AHEAD)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        current = cursor
+        try:
+            while not stop.is_set():
+                page = connector.fetch_page(current, since if current is None else None)
+                if not hand_over(("page", page)) or page.next_cursor is None:
+                    break
+                current = page.next_cursor
+            hand_over(("end", None))
+        except BaseException as error:  # handed to the consumer, who raises it
+            hand_over(("error", error))
+
+    thread = threading.Thread(target=fetch, name="sync-fetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = results.get()
+            if kind == "page":
+                yield item
+            elif kind == "end":
+                return
+            else:
+                raise item
+    finally:
+        stop.set()
+        thread.join(timeout=1)
 
 
 # --- Runs -----------------------------------------------------------------------------------------
@@ -411,14 +575,7 @@ def source_sync(*, source_id: int, trigger: str = SyncRun.Trigger.MANUAL, user=N
             Source.objects.filter(pk=source.pk).update(resume_since=since, resume_high_water=None)
             source.resume_since, source.resume_high_water = since, None
         since = source.resume_since
-        while True:
-            page = connector.fetch_page(cursor, since if cursor is None else None)
-            if run.expected_records is None and getattr(page, "total", None):
-                SyncRun.objects.filter(pk=run.pk).update(expected_records=page.total)
-            page_apply(source=source, run=run, page=page, rules=rules, now=timezone.now())
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+        _pages_sync(source=source, run=run, pages=_pages_fetched_ahead(connector, cursor, since), rules=rules)
         _run_succeeded(source, run)
     except SourceError as error:
         _run_failed(source, run, error)
@@ -429,6 +586,42 @@ def source_sync(*, source_id: int, trigger: str = SyncRun.Trigger.MANUAL, user=N
             connector.close()
     run.refresh_from_db()
     return run
+
+
+def _pages_sync(*, source: Source, run: SyncRun, pages: Iterator[Page], rules: list[MappingRule]) -> None:
+    """Apply the pages in batches of about RECORDS_PER_BATCH records, each checkpointed."""
+    rules = compile_rules(tuple(rules))
+    batch: list[Page] = []
+    batch_ids: set[str] = set()
+
+    def apply_batch() -> None:
+        pages_apply(source=source, run=run, pages=batch, rules=rules, now=timezone.now())
+        batch.clear()
+        batch_ids.clear()
+
+    try:
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration:
+                break
+            except BaseException:
+                # Pages fetched before the failure are what the source said: land them first, so
+                # the next run resumes after them.
+                if batch:
+                    apply_batch()
+                raise
+            if run.expected_records is None and getattr(page, "total", None):
+                SyncRun.objects.filter(pk=run.pk).update(expected_records=page.total)
+            page_ids = {record.record_id for record in page.records}
+            if batch_ids & page_ids:
+                apply_batch()  # a record seen twice (it changed mid-run) is applied in order, as two changes
+            batch.append(page)
+            batch_ids.update(page_ids)
+            if len(batch_ids) >= RECORDS_PER_BATCH or page.next_cursor is None:
+                apply_batch()
+    finally:
+        pages.close()
 
 
 @transaction.atomic

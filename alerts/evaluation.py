@@ -1,0 +1,95 @@
+"""Applying the framework to the book: findings in, alerts reconciled, in chunks of clients.
+
+The whole book is evaluated in chunks of client ids, so memory stays flat and a firm with several
+worker machines can run chunks in parallel; one changed client is a chunk of one.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.db.models import Max, Min
+
+from clients.models import Client
+from framework.selectors import RuleResult, framework_evaluate, framework_version_active
+
+from .services import Finding, ReconcileCounts, alerts_reconcile
+
+CHUNK_SIZE = 10_000  # client ids per chunk; SQLite allows 32,766 query parameters
+
+
+def finding_from_result(result: RuleResult) -> Finding:
+    granulation = result.granulation
+    return Finding(
+        client_id=result.client_id,
+        alert_type=result.alert_type,
+        alert_type_name=result.rule.name,
+        segment=result.granule,
+        rule_id=result.rule.pk,
+        rule_version_id=result.rule.version_id,
+        message=result.message,
+        values={key: _json(value) for key, value in result.values.items()},
+        granulation={
+            "age_band": granulation.age_band,
+            "household_type": granulation.household_type,
+            "days_to_deadline": granulation.days_to_deadline,
+            "discrepancy_count": granulation.discrepancy_count,
+            "urgency": result.urgency,
+            "branch": result.branch,
+        },
+        due_date=result.deadline,
+    )
+
+
+def _json(value):
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+@dataclass
+class RunSummary:
+    counts: ReconcileCounts = field(default_factory=ReconcileCounts)
+    clients: int = 0
+    chunks: int = 0
+
+
+def client_id_chunks(chunk_size: int = CHUNK_SIZE):
+    """Current clients' ids in ranges, each range one chunk (a chunk task, when scaled out)."""
+    bounds = Client.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return
+    for start in range(bounds["low"], bounds["high"] + 1, chunk_size):
+        yield start, start + chunk_size
+
+
+def framework_run_range(*, start: int, stop: int, version=None, today: date | None = None) -> RunSummary:
+    """Evaluate and reconcile the clients with ids in [start, stop)."""
+    client_ids = set(
+        Client.objects.filter(pk__gte=start, pk__lt=stop, deleted_at__isnull=True).values_list("pk", flat=True)
+    )
+    return framework_run(client_ids=client_ids, version=version, today=today)
+
+
+def framework_run(*, client_ids: set[int] | None = None, version=None, today: date | None = None) -> RunSummary:
+    """Evaluate the (active) framework for these clients, or the whole book, and reconcile their alerts."""
+    version = version or framework_version_active()
+    summary = RunSummary()
+    if version is None:
+        return summary
+    if client_ids is None:
+        for start, stop in client_id_chunks():
+            chunk = framework_run_range(start=start, stop=stop, version=version, today=today)
+            summary.counts.add(chunk.counts)
+            summary.clients += chunk.clients
+            summary.chunks += 1
+        return summary
+    ids = sorted(client_ids)
+    for offset in range(0, len(ids), CHUNK_SIZE):
+        chunk_ids = set(ids[offset : offset + CHUNK_SIZE])
+        results = framework_evaluate(version=version, client_ids=chunk_ids, today=today)
+        summary.counts.add(alerts_reconcile(findings=[finding_from_result(r) for r in results], client_ids=chunk_ids))
+        summary.clients += len(chunk_ids)
+        summary.chunks += 1
+    return summary

@@ -1,0 +1,291 @@
+"""Writes to alerts: reconciling with the framework's findings, and the lifecycle people drive."""
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from clients.models import Client
+
+from .models import Alert, AlertEvent, AlertType
+
+# A dismissed alert stays dismissed until its values change materially or this period passes.
+DISMISSAL_PERIOD = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule firing for one client: what the alert should say."""
+
+    client_id: int
+    alert_type: str
+    alert_type_name: str = ""
+    segment: str = ""
+    rule_id: int | None = None
+    rule_version_id: int | None = None
+    message: str = ""
+    values: dict = field(default_factory=dict)
+    explanation: list = field(default_factory=list)
+    granulation: dict = field(default_factory=dict)
+    due_date: date | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when the values change materially (not when only today's date moved on)."""
+        material = {key: value for key, value in self.values.items() if not key.startswith("days_")}
+        return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class ReconcileCounts:
+    """What a reconciliation did, in all and per alert type."""
+
+    opened: int = 0
+    kept: int = 0
+    updated: int = 0
+    closed: int = 0
+    suppressed: int = 0
+    opened_ids: list[int] = field(default_factory=list)
+    by_type: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+
+    def tally(self, alert_type: str, what: str, count: int = 1) -> None:
+        setattr(self, what, getattr(self, what) + count)
+        self.by_type[alert_type][what] += count
+
+    def add(self, other: "ReconcileCounts") -> None:
+        for name in ("opened", "kept", "updated", "closed", "suppressed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.opened_ids += other.opened_ids
+        for alert_type, counter in other.by_type.items():
+            self.by_type[alert_type].update(counter)
+
+
+def alert_types_ensure(findings: list[Finding]) -> dict[str, int]:
+    """The id of every alert type named by the findings, creating new types as rules introduce them."""
+    keys = {finding.alert_type: finding.alert_type_name or finding.alert_type for finding in findings}
+    existing = dict(AlertType.objects.filter(key__in=keys).values_list("key", "pk"))
+    missing = [AlertType(key=key, name=name) for key, name in keys.items() if key not in existing]
+    AlertType.objects.bulk_create(missing, ignore_conflicts=True)
+    if missing:
+        existing = dict(AlertType.objects.filter(key__in=keys).values_list("key", "pk"))
+    return existing
+
+
+@transaction.atomic
+def alerts_reconcile(
+    *, findings: Iterable[Finding], client_ids: set[int], alert_type_keys: set[str] | None = None, now: datetime | None = None
+) -> ReconcileCounts:
+    """Make the live alerts of these clients match the findings: open, keep, update, close.
+
+    `client_ids` is the scope evaluated: a live alert of a client in scope without a finding is
+    resolved by itself ("the condition no longer holds"). `alert_type_keys`, when given, limits the
+    closing to these types (a partial evaluation of some rules must not close the others' alerts).
+    Set-based: a fixed number of queries per call, whatever the number of clients in it.
+    """
+    now = now or timezone.now()
+    findings = [finding for finding in findings if finding.client_id in client_ids]
+    type_ids = alert_types_ensure(findings)
+    counts = ReconcileCounts()
+
+    live = Alert.objects.filter(client_id__in=client_ids, status__in=Alert.LIVE_STATUSES)
+    if alert_type_keys is not None:
+        live = live.filter(alert_type__key__in=alert_type_keys | set(type_ids))
+    live_by_key = {(alert.client_id, alert.alert_type_id): alert for alert in live}
+    dismissed = {
+        (client_id, type_id): fingerprint
+        for client_id, type_id, fingerprint in Alert.objects.filter(
+            client_id__in=client_ids, status=Alert.Status.DISMISSED, closed_at__gte=now - DISMISSAL_PERIOD
+        ).values_list("client_id", "alert_type_id", "values_fingerprint")
+    }
+    owners = {
+        pk: (team_id, advisor_id)
+        for pk, team_id, advisor_id in Client.objects.filter(pk__in={f.client_id for f in findings}).values_list(
+            "pk", "team_id", "advisor_id"
+        )
+    }
+
+    to_open, to_update, seen = [], [], set()
+    for finding in findings:  # per finding: build the alert row; all writes below are bulk
+        key = (finding.client_id, type_ids[finding.alert_type])
+        if key in seen:
+            continue  # two rules raising the same type for one client: the first (highest) wins
+        seen.add(key)
+        fingerprint = finding.fingerprint
+        alert = live_by_key.get(key)
+        if alert is None:
+            if dismissed.get(key) == fingerprint:
+                counts.tally(finding.alert_type, "suppressed")
+                continue
+            to_open.append(
+                Alert(
+                    alert_type_id=key[1],
+                    segment=finding.segment,
+                    client_id=finding.client_id,
+                    team_id=owners[finding.client_id][0],
+                    # A new alert goes to the client's own advisor.
+                    assigned_to_id=owners[finding.client_id][1],
+                    rule_id=finding.rule_id,
+                    rule_version_id=finding.rule_version_id,
+                    message=finding.message,
+                    values=finding.values,
+                    explanation=finding.explanation,
+                    granulation=finding.granulation,
+                    values_fingerprint=fingerprint,
+                    due_date=finding.due_date,
+                    opened_at=now,
+                    updated_at=now,
+                )
+            )
+            counts.tally(finding.alert_type, "opened")
+            continue
+        counts.tally(finding.alert_type, "kept")
+        changed = (
+            alert.values_fingerprint != fingerprint
+            or alert.segment != finding.segment
+            or alert.due_date != finding.due_date
+            or alert.values != finding.values
+            or alert.rule_version_id != finding.rule_version_id
+        )
+        if changed:
+            alert.segment, alert.due_date, alert.message = finding.segment, finding.due_date, finding.message
+            alert.values, alert.explanation, alert.granulation = finding.values, finding.explanation, finding.granulation
+            alert.values_fingerprint, alert.rule_id, alert.rule_version_id = fingerprint, finding.rule_id, finding.rule_version_id
+            alert.updated_at = now
+            to_update.append(alert)
+
+    Alert.objects.bulk_create(to_open, batch_size=1000)
+    counts.opened_ids = [alert.pk for alert in to_open]
+    Alert.objects.bulk_update(
+        to_update,
+        ["segment", "due_date", "message", "values", "explanation", "granulation", "values_fingerprint", "rule", "rule_version", "updated_at"],
+        batch_size=1000,
+    )
+    counts.updated = len(to_update)  # a kept alert whose values moved on
+
+    to_close = [alert for key, alert in live_by_key.items() if key not in seen]
+    type_keys = {type_id: key for key, type_id in AlertType.objects.filter(pk__in={a.alert_type_id for a in to_close}).values_list("key", "pk")}
+    for alert in to_close:
+        counts.tally(type_keys[alert.alert_type_id], "closed")
+    reason = _("The condition no longer holds.")
+    Alert.objects.filter(pk__in=[alert.pk for alert in to_close]).update(
+        status=Alert.Status.RESOLVED, status_reason=reason, closed_at=now, updated_at=now
+    )
+    AlertEvent.objects.bulk_create(
+        [AlertEvent(alert=alert, at=now, to_status=Alert.Status.OPEN, reason=_("Raised by the framework.")) for alert in to_open]
+        + [AlertEvent(alert=alert, at=now, from_status=alert.status, to_status=Alert.Status.RESOLVED, reason=reason) for alert in to_close],
+        batch_size=1000,
+    )
+    if counts.opened_ids:
+        # Later steps (the canvas) set the new alerts' priority and quadrant, named in settings so
+        # this step never imports them.
+        for hook_path in settings.STEWARD_AFTER_ALERTS_OPENED:
+            import_string(hook_path)(alert_ids=counts.opened_ids)
+    return counts
+
+
+# --- The lifecycle people drive -------------------------------------------------------------------
+
+
+def _transition(alerts: QuerySet[Alert], *, to_status: str, user, reason: str, now: datetime, **fields) -> int:
+    """Move these alerts to a status in one UPDATE, with one event each. Returns how many moved."""
+    moving = list(alerts.values_list("pk", "status"))
+    if not moving:
+        return 0
+    closing = to_status in (Alert.Status.RESOLVED, Alert.Status.DISMISSED)
+    Alert.objects.filter(pk__in=[pk for pk, _status in moving]).update(
+        status=to_status, status_reason=reason, updated_at=now, closed_at=now if closing else None, **fields
+    )
+    AlertEvent.objects.bulk_create(
+        AlertEvent(alert_id=pk, at=now, by=user, from_status=status, to_status=to_status, reason=reason) for pk, status in moving
+    )
+    return len(moving)
+
+
+@transaction.atomic
+def alerts_snooze(*, alerts: QuerySet[Alert], until: date, user, reason: str = "") -> int:
+    if until <= timezone.localdate():
+        raise ValidationError(_("Snooze until a date in the future."))
+    live = alerts.filter(status__in=Alert.LIVE_STATUSES)
+    return _transition(
+        live, to_status=Alert.Status.SNOOZED, user=user, reason=reason or _("Snoozed until %(date)s.") % {"date": until},
+        now=timezone.now(), snoozed_until=until,
+    )
+
+
+@transaction.atomic
+def alerts_start(*, alerts: QuerySet[Alert], user) -> int:
+    live = alerts.filter(status__in=(Alert.Status.OPEN, Alert.Status.SNOOZED))
+    return _transition(live, to_status=Alert.Status.IN_PROGRESS, user=user, reason=_("Work started."), now=timezone.now(), snoozed_until=None)
+
+
+@transaction.atomic
+def alerts_resolve(*, alerts: QuerySet[Alert], user, reason: str = "") -> int:
+    live = alerts.filter(status__in=Alert.LIVE_STATUSES)
+    return _transition(live, to_status=Alert.Status.RESOLVED, user=user, reason=reason or _("Resolved."), now=timezone.now())
+
+
+@transaction.atomic
+def alerts_dismiss(*, alerts: QuerySet[Alert], user, reason: str) -> int:
+    """Dismiss with a reason; it stays dismissed until its values change or DISMISSAL_PERIOD passes."""
+    if not reason.strip():
+        raise ValidationError(_("Say why the alert is dismissed."))
+    live = alerts.filter(status__in=Alert.LIVE_STATUSES)
+    return _transition(live, to_status=Alert.Status.DISMISSED, user=user, reason=reason.strip(), now=timezone.now())
+
+
+@transaction.atomic
+def alerts_assign(*, alerts: QuerySet[Alert], assignee, user) -> int:
+    """Give these alerts to an advisor of their team."""
+    live = alerts.filter(status__in=Alert.LIVE_STATUSES)
+    if assignee is not None and live.exclude(team_id=assignee.team_id).exists():
+        raise ValidationError(_("An alert can only be assigned to an advisor of the client's team."))
+    now = timezone.now()
+    moving = list(live.values_list("pk", "status"))
+    Alert.objects.filter(pk__in=[pk for pk, _s in moving]).update(assigned_to=assignee, updated_at=now)
+    name = assignee.get_full_name() or assignee.username if assignee else _("nobody")
+    AlertEvent.objects.bulk_create(
+        AlertEvent(alert_id=pk, at=now, by=user, from_status=status, to_status=status, reason=_("Assigned to %(name)s.") % {"name": name})
+        for pk, status in moving
+    )
+    return len(moving)
+
+
+@transaction.atomic
+def alerts_wake_snoozed(*, today: date | None = None) -> int:
+    """Snoozed alerts whose date has come are open again (run daily by beat)."""
+    today = today or timezone.localdate()
+    due = Alert.objects.filter(status=Alert.Status.SNOOZED, snoozed_until__lte=today)
+    return _transition(due, to_status=Alert.Status.OPEN, user=None, reason=_("The snooze date has come."), now=timezone.now(), snoozed_until=None)
+
+
+def alert_explanation_record(*, alert: Alert, explanation) -> None:
+    """Keep the values an alert was explained with (sources and ages) the first time it is looked at.
+
+    Whole-book evaluations store the reported values only; the full explanation is made in memory
+    per client, so it is recorded when someone first needs it (and then kept for the file).
+    """
+    if alert.explanation or explanation is None:
+        return
+    alert.explanation = [
+        {
+            "name": used.name,
+            "value": str(used.value) if used.value is not None else None,
+            "source": used.source,
+            "source_label": str(used.source_label),
+            "as_of": used.as_of.isoformat() if used.as_of else None,
+            "age_days": used.age_days,
+            "note": str(used.note),
+        }
+        for used in explanation.used
+    ]
+    Alert.objects.filter(pk=alert.pk, explanation=[]).update(explanation=alert.explanation)

@@ -1,0 +1,34 @@
+"""Celery entry points for evaluating the framework. Thin: ids in, one service call."""
+
+from celery import group, shared_task
+
+from .evaluation import client_id_chunks, framework_run, framework_run_range
+
+
+@shared_task(acks_late=True)
+def clients_changed(client_ids: list[int]):
+    """After a sync or a correction: refresh the changed clients' derived values, then their alerts."""
+    from enrichment.services import facts_refresh
+
+    facts_refresh(client_ids=client_ids)
+    summary = framework_run(client_ids=set(client_ids))
+    return {"opened": summary.counts.opened, "closed": summary.counts.closed}
+
+
+@shared_task(acks_late=True)
+def evaluate_range(start: int, stop: int):
+    summary = framework_run_range(start=start, stop=stop)
+    return {"opened": summary.counts.opened, "kept": summary.counts.kept, "closed": summary.counts.closed}
+
+
+@shared_task
+def evaluate_all():
+    """Nightly: the whole book, one task per chunk of client ids, run in parallel by the workers."""
+    return group(evaluate_range.s(start, stop) for start, stop in client_id_chunks()).apply_async().id
+
+
+@shared_task
+def wake_snoozed_alerts():
+    from .services import alerts_wake_snoozed
+
+    return alerts_wake_snoozed()
