@@ -8,17 +8,26 @@ from accounts.selectors import user_sees_all_teams
 from .models import Alert, AlertType, Quadrant
 
 STATUS_CHOICES = [("live", _("Open, in progress or snoozed")), *Alert.Status.choices]
-DUE_CHOICES = [("", _("Any time")), ("0", _("Overdue or today")), ("14", _("Within 14 days")), ("90", _("Within 3 months"))]
+DUE_CHOICES = [
+    ("", _("Any time")),
+    ("0", _("Overdue or today")),
+    ("14", _("Within 14 days")),
+    ("90", _("Within 3 months")),
+]
 
 
 class AlertFilterForm(forms.Form):
     scope = forms.ChoiceField(label=_("Whose"), choices=[("mine", _("Mine")), ("team", _("My team"))], required=False)
     alert_type = forms.ChoiceField(label=_("Alert type"), required=False)
-    quadrant = forms.ChoiceField(label=_("Quadrant"), choices=[("", _("All quadrants")), *Quadrant.choices], required=False)
+    quadrant = forms.ChoiceField(
+        label=_("Quadrant"), choices=[("", _("All quadrants")), *Quadrant.choices], required=False
+    )
     status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False)
     due = forms.ChoiceField(label=_("Due"), choices=DUE_CHOICES, required=False)
     segment = forms.CharField(label=_("Segment"), required=False)
-    team = forms.ModelChoiceField(label=_("Team"), queryset=Team.objects.all(), required=False, empty_label=_("All teams"))
+    team = forms.ModelChoiceField(
+        label=_("Team"), queryset=Team.objects.all(), required=False, empty_label=_("All teams")
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

@@ -24,8 +24,10 @@ def alerts_visible_to(user) -> QuerySet[Alert]:
 
 def alert_get_for_user(*, user, alert_id: int) -> Alert:
     """One alert of a client the user may see; another team's alert does not exist for them."""
-    return alerts_visible_to(user).select_related("alert_type", "client", "assigned_to", "rule", "rule_version").get(
-        pk=alert_id
+    return (
+        alerts_visible_to(user)
+        .select_related("alert_type", "client", "assigned_to", "rule", "rule_version")
+        .get(pk=alert_id)
     )
 
 
@@ -66,7 +68,9 @@ def alert_queue(*, user, filters: AlertFilters) -> QuerySet[Alert]:
 
 def quadrant_counts(alerts: QuerySet[Alert]) -> dict[str, int]:
     """How many alerts of the queue sit in each quadrant of the canvas."""
-    counts = dict(alerts.order_by().values_list("quadrant").annotate(count=Count("pk")).values_list("quadrant", "count"))
+    counts = dict(
+        alerts.order_by().values_list("quadrant").annotate(count=Count("pk")).values_list("quadrant", "count")
+    )
     return {quadrant: counts.get(quadrant, 0) for quadrant in Quadrant.values}
 
 
@@ -116,9 +120,7 @@ def alert_types_in_use() -> QuerySet[AlertType]:
 
 def new_urgent_alert_count(*, user, since) -> int:
     """Urgent alerts raised for this user since they last looked at the dashboard (the navigation badge)."""
-    alerts = alerts_visible_to(user).filter(
-        assigned_to=user, status=Alert.Status.OPEN, quadrant__in=URGENT_QUADRANTS
-    )
+    alerts = alerts_visible_to(user).filter(assigned_to=user, status=Alert.Status.OPEN, quadrant__in=URGENT_QUADRANTS)
     if since is not None:
         alerts = alerts.filter(opened_at__gt=since)
     return alerts.count()

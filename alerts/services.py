@@ -83,7 +83,11 @@ def alert_types_ensure(findings: list[Finding]) -> dict[str, int]:
 
 @transaction.atomic
 def alerts_reconcile(
-    *, findings: Iterable[Finding], client_ids: set[int], alert_type_keys: set[str] | None = None, now: datetime | None = None
+    *,
+    findings: Iterable[Finding],
+    client_ids: set[int],
+    alert_type_keys: set[str] | None = None,
+    now: datetime | None = None,
 ) -> ReconcileCounts:
     """Make the live alerts of these clients match the findings: open, keep, update, close.
 
@@ -158,8 +162,16 @@ def alerts_reconcile(
         )
         if changed:
             alert.segment, alert.due_date, alert.message = finding.segment, finding.due_date, finding.message
-            alert.values, alert.explanation, alert.granulation = finding.values, finding.explanation, finding.granulation
-            alert.values_fingerprint, alert.rule_id, alert.rule_version_id = fingerprint, finding.rule_id, finding.rule_version_id
+            alert.values, alert.explanation, alert.granulation = (
+                finding.values,
+                finding.explanation,
+                finding.granulation,
+            )
+            alert.values_fingerprint, alert.rule_id, alert.rule_version_id = (
+                fingerprint,
+                finding.rule_id,
+                finding.rule_version_id,
+            )
             alert.updated_at = now
             to_update.append(alert)
 
@@ -167,13 +179,29 @@ def alerts_reconcile(
     counts.opened_ids = [alert.pk for alert in to_open]
     Alert.objects.bulk_update(
         to_update,
-        ["segment", "due_date", "message", "values", "explanation", "granulation", "values_fingerprint", "rule", "rule_version", "updated_at"],
+        [
+            "segment",
+            "due_date",
+            "message",
+            "values",
+            "explanation",
+            "granulation",
+            "values_fingerprint",
+            "rule",
+            "rule_version",
+            "updated_at",
+        ],
         batch_size=1000,
     )
     counts.updated = len(to_update)  # a kept alert whose values moved on
 
     to_close = [alert for key, alert in live_by_key.items() if key not in seen]
-    type_keys = {type_id: key for key, type_id in AlertType.objects.filter(pk__in={a.alert_type_id for a in to_close}).values_list("key", "pk")}
+    type_keys = {
+        type_id: key
+        for key, type_id in AlertType.objects.filter(pk__in={a.alert_type_id for a in to_close}).values_list(
+            "key", "pk"
+        )
+    }
     for alert in to_close:
         counts.tally(type_keys[alert.alert_type_id], "closed")
     reason = _("The condition no longer holds.")
@@ -181,8 +209,14 @@ def alerts_reconcile(
         status=Alert.Status.RESOLVED, status_reason=reason, closed_at=now, updated_at=now
     )
     AlertEvent.objects.bulk_create(
-        [AlertEvent(alert=alert, at=now, to_status=Alert.Status.OPEN, reason=_("Raised by the framework.")) for alert in to_open]
-        + [AlertEvent(alert=alert, at=now, from_status=alert.status, to_status=Alert.Status.RESOLVED, reason=reason) for alert in to_close],
+        [
+            AlertEvent(alert=alert, at=now, to_status=Alert.Status.OPEN, reason=_("Raised by the framework."))
+            for alert in to_open
+        ]
+        + [
+            AlertEvent(alert=alert, at=now, from_status=alert.status, to_status=Alert.Status.RESOLVED, reason=reason)
+            for alert in to_close
+        ],
         batch_size=1000,
     )
     if counts.opened_ids:
@@ -206,7 +240,8 @@ def _transition(alerts: QuerySet[Alert], *, to_status: str, user, reason: str, n
         status=to_status, status_reason=reason, updated_at=now, closed_at=now if closing else None, **fields
     )
     AlertEvent.objects.bulk_create(
-        AlertEvent(alert_id=pk, at=now, by=user, from_status=status, to_status=to_status, reason=reason) for pk, status in moving
+        AlertEvent(alert_id=pk, at=now, by=user, from_status=status, to_status=to_status, reason=reason)
+        for pk, status in moving
     )
     return len(moving)
 
@@ -217,21 +252,34 @@ def alerts_snooze(*, alerts: QuerySet[Alert], until: date, user, reason: str = "
         raise ValidationError(_("Snooze until a date in the future."))
     live = alerts.filter(status__in=Alert.LIVE_STATUSES)
     return _transition(
-        live, to_status=Alert.Status.SNOOZED, user=user, reason=reason or _("Snoozed until %(date)s.") % {"date": until},
-        now=timezone.now(), snoozed_until=until,
+        live,
+        to_status=Alert.Status.SNOOZED,
+        user=user,
+        reason=reason or _("Snoozed until %(date)s.") % {"date": until},
+        now=timezone.now(),
+        snoozed_until=until,
     )
 
 
 @transaction.atomic
 def alerts_start(*, alerts: QuerySet[Alert], user) -> int:
     live = alerts.filter(status__in=(Alert.Status.OPEN, Alert.Status.SNOOZED))
-    return _transition(live, to_status=Alert.Status.IN_PROGRESS, user=user, reason=_("Work started."), now=timezone.now(), snoozed_until=None)
+    return _transition(
+        live,
+        to_status=Alert.Status.IN_PROGRESS,
+        user=user,
+        reason=_("Work started."),
+        now=timezone.now(),
+        snoozed_until=None,
+    )
 
 
 @transaction.atomic
 def alerts_resolve(*, alerts: QuerySet[Alert], user, reason: str = "") -> int:
     live = alerts.filter(status__in=Alert.LIVE_STATUSES)
-    return _transition(live, to_status=Alert.Status.RESOLVED, user=user, reason=reason or _("Resolved."), now=timezone.now())
+    return _transition(
+        live, to_status=Alert.Status.RESOLVED, user=user, reason=reason or _("Resolved."), now=timezone.now()
+    )
 
 
 @transaction.atomic
@@ -254,7 +302,14 @@ def alerts_assign(*, alerts: QuerySet[Alert], assignee, user) -> int:
     Alert.objects.filter(pk__in=[pk for pk, _s in moving]).update(assigned_to=assignee, updated_at=now)
     name = assignee.get_full_name() or assignee.username if assignee else _("nobody")
     AlertEvent.objects.bulk_create(
-        AlertEvent(alert_id=pk, at=now, by=user, from_status=status, to_status=status, reason=_("Assigned to %(name)s.") % {"name": name})
+        AlertEvent(
+            alert_id=pk,
+            at=now,
+            by=user,
+            from_status=status,
+            to_status=status,
+            reason=_("Assigned to %(name)s.") % {"name": name},
+        )
         for pk, status in moving
     )
     return len(moving)
@@ -265,7 +320,14 @@ def alerts_wake_snoozed(*, today: date | None = None) -> int:
     """Snoozed alerts whose date has come are open again (run daily by beat)."""
     today = today or timezone.localdate()
     due = Alert.objects.filter(status=Alert.Status.SNOOZED, snoozed_until__lte=today)
-    return _transition(due, to_status=Alert.Status.OPEN, user=None, reason=_("The snooze date has come."), now=timezone.now(), snoozed_until=None)
+    return _transition(
+        due,
+        to_status=Alert.Status.OPEN,
+        user=None,
+        reason=_("The snooze date has come."),
+        now=timezone.now(),
+        snoozed_until=None,
+    )
 
 
 def alert_explanation_record(*, alert: Alert, explanation) -> None:

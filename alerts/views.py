@@ -13,7 +13,14 @@ from accounts.selectors import user_sees_all_teams
 from . import services
 from .forms import AlertFilterForm, BulkActionForm
 from .models import Alert
-from .selectors import AlertFilters, alert_get_for_user, alert_queue, alert_queue_page, alerts_visible_to, quadrant_counts
+from .selectors import (
+    AlertFilters,
+    alert_get_for_user,
+    alert_queue,
+    alert_queue_page,
+    alerts_visible_to,
+    quadrant_counts,
+)
 
 SEEN_KEY = "alerts_seen_at"
 
@@ -56,7 +63,9 @@ def dashboard_view(request):
         "query": _query_without(request, "after"),
     }
     request.session[SEEN_KEY] = timezone.now().isoformat()
-    template = "alerts/_queue.html" if request.htmx and request.htmx.target == "alert-queue" else "alerts/dashboard.html"
+    template = (
+        "alerts/_queue.html" if request.htmx and request.htmx.target == "alert-queue" else "alerts/dashboard.html"
+    )
     return render(request, template, context)
 
 

@@ -7,7 +7,7 @@ expressions are refused by the models' validation, with line, column and what wa
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
@@ -296,6 +296,44 @@ class FrameworkVersionAdmin(admin.ModelAdmin):
     )
     inlines = [RuleSummaryInline, FrameworkChangeInline]
     actions = ["copy_to_new_draft", "activate"]
+    change_form_template = "admin/framework/frameworkversion/change_form.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path(
+                "<int:version_id>/impact/",
+                self.admin_site.admin_view(self.impact_view),
+                name="framework_frameworkversion_impact",
+            ),
+            *super().get_urls(),
+        ]
+
+    def impact_view(self, request, version_id: int):
+        """Before activating a draft: per rule, the alerts it would open and close on today's data."""
+        from django.shortcuts import get_object_or_404
+        from django.template.response import TemplateResponse
+
+        from .selectors import framework_impact, framework_version_active
+
+        version = get_object_or_404(FrameworkVersion, pk=version_id)
+        if not self.has_view_permission(request, version):
+            raise PermissionDenied
+        impacts = framework_impact(draft=version)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Impact of %(version)s") % {"version": version},
+            "version": version,
+            "active": framework_version_active(),
+            "impacts": impacts,
+            "totals": {
+                "would_open": sum(item.would_open for item in impacts),
+                "would_close": sum(item.would_close for item in impacts),
+            },
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/framework/frameworkversion/impact.html", context)
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and (obj is None or obj.is_editable)

@@ -16,7 +16,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_advisor_filters_snoozes_resolves_and_opens_the_client(page, live_server, advisor, persona_password):
-    anna, bas, cor = (ClientFactory(team=advisor.team, advisor=advisor, household=None, first_name=n) for n in ("Anna", "Bas", "Cor"))
+    anna, bas, cor = (
+        ClientFactory(team=advisor.team, advisor=advisor, household=None, first_name=n) for n in ("Anna", "Bas", "Cor")
+    )
     today = timezone.localdate()
     make_alert(anna, priority=90, due=today + timedelta(days=5))
     make_alert(bas, priority=80, due=today + timedelta(days=9))

@@ -30,7 +30,10 @@ def make_alert(client, key="fixed_rate_ending", *, priority=50, quadrant=Quadran
 
 @pytest.fixture
 def book(advisor, advisor_other_team):
-    mine = [ClientFactory(team=advisor.team, advisor=advisor, household=None, first_name=name) for name in ("Anna", "Bas", "Cor")]
+    mine = [
+        ClientFactory(team=advisor.team, advisor=advisor, household=None, first_name=name)
+        for name in ("Anna", "Bas", "Cor")
+    ]
     theirs = ClientFactory(team=advisor_other_team.team, advisor=advisor_other_team, household=None, first_name="Zuid")
     today = timezone.localdate()
     return {
@@ -52,7 +55,11 @@ def test_an_advisor_lands_on_the_dashboard(client, advisor):
 
 def test_my_alerts_come_in_priority_then_due_date_order_and_never_another_teams(client, advisor, book):
     client.force_login(advisor)
-    assert rows(client.get(reverse("alerts:dashboard"))) == [book["urgent"].pk, book["urgent_later"].pk, book["pension"].pk]
+    assert rows(client.get(reverse("alerts:dashboard"))) == [
+        book["urgent"].pk,
+        book["urgent_later"].pk,
+        book["pension"].pk,
+    ]
 
 
 def test_the_quadrant_counts_and_filters_follow(client, advisor, book):
@@ -67,7 +74,11 @@ def test_the_quadrant_counts_and_filters_follow(client, advisor, book):
 
 def test_the_filters_answer_with_the_queue_only_for_htmx(client, advisor, book):
     client.force_login(advisor)
-    response = client.get(reverse("alerts:dashboard"), {"quadrant": "later_sensitive"}, headers={"HX-Request": "true", "HX-Target": "alert-queue"})
+    response = client.get(
+        reverse("alerts:dashboard"),
+        {"quadrant": "later_sensitive"},
+        headers={"HX-Request": "true", "HX-Target": "alert-queue"},
+    )
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="alert-queue">')
     assert rows(response) == [book["pension"].pk]
@@ -103,7 +114,9 @@ def test_another_teams_alert_page_is_not_found(client, advisor, book):
 def test_the_queue_pages_by_keyset_without_repeating(client, advisor):
     clients = [ClientFactory(team=advisor.team, advisor=advisor, household=None) for _ in range(60)]
     for index, person in enumerate(clients):
-        make_alert(person, priority=index % 3, due=None if index % 4 == 0 else timezone.localdate() + timedelta(days=index % 7))
+        make_alert(
+            person, priority=index % 3, due=None if index % 4 == 0 else timezone.localdate() + timedelta(days=index % 7)
+        )
     client.force_login(advisor)
     first = client.get(reverse("alerts:dashboard"))
     cursor = re.search(r'rel="next" href="\?[^"]*after=([^"&]+)', first.content.decode()).group(1)

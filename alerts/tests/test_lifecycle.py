@@ -48,7 +48,12 @@ def test_a_finding_opens_an_alert_assigned_to_the_clients_advisor(sanne, advisor
     counts = reconcile(sanne, fixed_rate(sanne))
     alert = Alert.objects.get()
     assert counts.opened == 1
-    assert (alert.status, alert.assigned_to, alert.team_id, alert.segment) == ("open", advisor, sanne.team_id, "within_14_days")
+    assert (alert.status, alert.assigned_to, alert.team_id, alert.segment) == (
+        "open",
+        advisor,
+        sanne.team_id,
+        "within_14_days",
+    )
     assert alert.events.get().reason == "Raised by the framework."
 
 
@@ -121,7 +126,12 @@ def test_every_status_change_is_recorded_with_who_and_why(sanne, advisor):
     reconcile(sanne, fixed_rate(sanne))
     alerts_resolve(alerts=Alert.objects.all(), user=advisor, reason="New period agreed")
     event = Alert.objects.get().events.last()
-    assert (event.by, event.from_status, event.to_status, event.reason) == (advisor, "open", "resolved", "New period agreed")
+    assert (event.by, event.from_status, event.to_status, event.reason) == (
+        advisor,
+        "open",
+        "resolved",
+        "New period agreed",
+    )
 
 
 def test_an_alert_is_only_assigned_within_its_team(sanne, advisor, advisor_other_team):
@@ -142,4 +152,4 @@ def test_reconciling_many_clients_takes_the_same_number_of_queries_as_few(adviso
 
     run(1)  # the first call creates the alert type
     assert run(3) == run(40)
-    assert AlertType.objects.count() == 1
+    assert AlertType.objects.filter(key="fixed_rate_ending").count() == 1

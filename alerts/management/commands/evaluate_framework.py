@@ -22,11 +22,15 @@ class Command(BaseCommand):
         started = time.perf_counter()
         summary = framework_run(client_ids=set(client) if client else None, version=version)
         seconds = time.perf_counter() - started
-        self.stdout.write(f"Framework {version.name!r}: {summary.clients} clients in {summary.chunks} chunks, {seconds:.1f} s")
+        self.stdout.write(
+            f"Framework {version.name!r}: {summary.clients} clients in {summary.chunks} chunks, {seconds:.1f} s"
+        )
         self.stdout.write(f"{'alert type':<36} {'opened':>8} {'kept':>8} {'closed':>8} {'suppressed':>10}")
         for alert_type, counter in sorted(summary.counts.by_type.items()):
             self.stdout.write(
                 f"{alert_type:<36} {counter['opened']:>8} {counter['kept']:>8} {counter['closed']:>8} {counter['suppressed']:>10}"
             )
         counts = summary.counts
-        self.stdout.write(f"{'total':<36} {counts.opened:>8} {counts.kept:>8} {counts.closed:>8} {counts.suppressed:>10}")
+        self.stdout.write(
+            f"{'total':<36} {counts.opened:>8} {counts.kept:>8} {counts.closed:>8} {counts.suppressed:>10}"
+        )
