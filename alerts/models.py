@@ -15,7 +15,7 @@ from clients.models import Client
 
 
 class Quadrant(models.TextChoices):
-    """The four parts of the canvas: urgency × advice-sensitivity."""
+    """The four parts of the canvas: urgency by advice-sensitivity."""
 
     URGENT_SENSITIVE = "urgent_sensitive", _("Urgent, advice-sensitive")
     URGENT_ROUTINE = "urgent_routine", _("Urgent, not advice-sensitive")

@@ -27,9 +27,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"{'alert type':<36} {'opened':>8} {'kept':>8} {'closed':>8} {'suppressed':>10}")
         for alert_type, counter in sorted(summary.counts.by_type.items()):
-            self.stdout.write(
-                f"{alert_type:<36} {counter['opened']:>8} {counter['kept']:>8} {counter['closed']:>8} {counter['suppressed']:>10}"
-            )
+            opened, kept, closed, suppressed = (counter[name] for name in ("opened", "kept", "closed", "suppressed"))
+            self.stdout.write(f"{alert_type:<36} {opened:>8} {kept:>8} {closed:>8} {suppressed:>10}")
         counts = summary.counts
         self.stdout.write(
             f"{'total':<36} {counts.opened:>8} {counts.kept:>8} {counts.closed:>8} {counts.suppressed:>10}"
