@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 from .forms import ReferenceFileForm
 from .models import ClientFacts, ConfirmationRequest, FreshnessPolicy, HousePriceIndex, PostcodeArea, ReferenceDataset
 from .services import facts_refresh
+from .services.freshness import freshness_policies_changed
 from .services.reference import REPLACERS
 
 
@@ -43,6 +44,19 @@ class ClientFactsAdmin(admin.ModelAdmin):
 class FreshnessPolicyAdmin(admin.ModelAdmin):
     list_display = ["group_key", "max_age_days", "updated_at"]
     list_editable = ["max_age_days"]
+
+    # Pages read the rules from the cache: every change clears it.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        freshness_policies_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        freshness_policies_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        freshness_policies_changed()
 
 
 class ReferenceTableAdmin(admin.ModelAdmin):

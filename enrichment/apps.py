@@ -24,11 +24,12 @@ class EnrichmentConfig(AppConfig):
     def ready(self):
         # The 360° page flags stale values by the firm's own maximum ages (FreshnessPolicy, edited in
         # admin); clients must not import this app, so it asks through a hook that is filled here.
-        # The loader runs a query when a page asks for it (once per page), never at start-up.
+        # The loader reads the cache (the rules, cleared whenever they change) when a page asks, once
+        # per page; never at start-up.
         from clients.freshness import max_age_overrides_register
 
-        from .selectors import freshness_max_ages
+        from .selectors import freshness_max_ages_cached
 
-        max_age_overrides_register(freshness_max_ages)
+        max_age_overrides_register(freshness_max_ages_cached)
         # Every field group gets its rule with the default maximum age, after every migrate.
         post_migrate.connect(_freshness_policies_ensure, sender=self)

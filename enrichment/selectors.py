@@ -2,14 +2,26 @@
 
 import numpy as np
 import pandas as pd
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from .models import ConfirmationRequest, FreshnessPolicy, HousePriceIndex, PostcodeArea
+
+FRESHNESS_CACHE_KEY = "enrichment:freshness-max-ages"
 
 
 def freshness_max_ages() -> dict[str, int]:
     """The firm's maximum age per field group (groups without a rule keep the default of clients.freshness)."""
     return dict(FreshnessPolicy.objects.values_list("group_key", "max_age_days"))
+
+
+def freshness_max_ages_cached() -> dict[str, int]:
+    """The same, from the cache: the 360° page asks on every view, and the rules change rarely.
+
+    Every change goes through enrichment.services.freshness, which clears the entry (Redis in
+    production, so all processes see it at once); the timeout only bounds a change made around it.
+    """
+    return cache.get_or_set(FRESHNESS_CACHE_KEY, freshness_max_ages, timeout=60 * 60)
 
 
 def postcode_area_lookup() -> tuple[np.ndarray, pd.DataFrame]:

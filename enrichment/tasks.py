@@ -1,7 +1,9 @@
 """Celery entry points for enrichment. Thin: they take ids, call one service, return a summary.
 
-After-sync hand-off: ingestion enqueues `refresh_client_facts(client_ids)` with the ids of the clients
-a sync changed, on commit (see the note in README of this step / the lead's wiring in settings).
+After a sync page commits, ingestion hands the changed clients on to the tasks listed in
+settings.STEWARD_AFTER_SYNC_TASKS, each called as `task.delay(sorted_client_ids)`:
+"enrichment.tasks.refresh_client_facts" is this step's entry there. The nightly run over the whole
+book and the expiry of confirmation links are django-celery-beat periodic tasks (migration 0003).
 """
 
 from celery import shared_task

@@ -47,7 +47,8 @@ def compute(batch: Batch) -> Derived:
         index="household_id",
     )["clients"]
 
-    members["age"] = age_on(members["birth_date"], batch.today)
+    ages = age_on(members["birth_date"], batch.today)
+    members["age"] = ages.where((ages >= 0).fillna(False))  # a birth date in the future counts as unknown
     is_child = members["relation"] == FamilyMember.Relation.CHILD
     children = members[is_child]
     per_household = pd.DataFrame(

@@ -23,6 +23,7 @@ from decimal import Decimal
 import pandas as pd
 from django.db import connection, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from clients.models import Client
 
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 10_000
 ISOLATION_BUDGET = 32
+
+OUT_OF_RANGE = gettext_noop("the derived value is outside what can be stored (check the input data)")
 
 # Facts that cannot be NULL: when unknown they hold this value, and the reason is in `unknown`.
 NOT_NULL_DEFAULTS = {
@@ -149,8 +152,15 @@ def _check(provider: Provider, derived: Derived, batch: Batch) -> None:
 # --- Writing --------------------------------------------------------------------------------------
 
 
-def _column(model_field: models.Field, values: pd.Series) -> list:
-    """A column of derived values as the Python values the field stores (None, or its default, where unknown)."""
+def _integer_range(model_field: models.Field) -> tuple[int, int]:
+    low, high = connection.ops.integer_field_range(model_field.get_internal_type())
+    return (low if low is not None else -(2**63)), (high if high is not None else 2**63 - 1)
+
+
+def _column(model_field: models.Field, values: pd.Series) -> tuple[list, list[int]]:
+    """A column of derived values as the Python values the field stores (None, or its default, where
+    unknown), and the rows whose value the column cannot hold (they become unknown, not a failed write).
+    """
     default = NOT_NULL_DEFAULTS.get(model_field.name)
     missing = values.isna().to_numpy()
     if isinstance(model_field, models.DateField):
@@ -161,20 +171,33 @@ def _column(model_field: models.Field, values: pd.Series) -> list:
     elif isinstance(model_field, models.BooleanField):
         convert = bool
     elif isinstance(model_field, models.IntegerField):
-        convert = int
+        low, high = _integer_range(model_field)
+
+        def convert(value):
+            number = int(value)
+            return number if low <= number <= high else None
+
     elif isinstance(model_field, models.DecimalField):
         exponent = Decimal(1).scaleb(-model_field.decimal_places)
+        limit = Decimal(10) ** (model_field.max_digits - model_field.decimal_places)
 
         def convert(value):
             amount = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-            return amount.quantize(exponent) if amount.is_finite() else None
+            return amount.quantize(exponent) if amount.is_finite() and abs(amount) < limit else None
 
     else:
 
         def convert(value):
             return value
 
-    return [default if is_missing else convert(value) for value, is_missing in zip(values, missing, strict=True)]
+    stored, out_of_range = [], []
+    for row, (value, is_missing) in enumerate(zip(values, missing, strict=True)):
+        converted = default if is_missing else convert(value)
+        if converted is None and not is_missing:
+            out_of_range.append(row)
+            converted = default
+        stored.append(converted)
+    return stored, out_of_range
 
 
 def _facts_write(batch: Batch, results: dict[str, Derived]) -> None:
@@ -193,8 +216,11 @@ def _facts_write(batch: Batch, results: dict[str, Derived]) -> None:
     for provider in registry():
         derived = results[provider.key]
         for output in provider.outputs:
-            stored = _column(ClientFacts._meta.get_field(output), derived.values[output])
+            stored, out_of_range = _column(ClientFacts._meta.get_field(output), derived.values[output])
             columns[output] = stored
+            if out_of_range:
+                logger.warning("%s: %s value(s) out of range, stored as unknown", output, len(out_of_range))
+                derived.reasons.iloc[out_of_range, derived.reasons.columns.get_loc(output)] = OUT_OF_RANGE
             key = json.dumps(output)
             entry = {"by": provider.key, "at": at}
             parts = [f"{key}: {json.dumps(entry)}"] * rows

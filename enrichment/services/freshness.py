@@ -1,8 +1,30 @@
 """The firm's freshness rules (FreshnessPolicy): one per field group, starting from the defaults."""
 
 from django.apps import apps as global_apps
+from django.core.cache import cache
+from django.db import transaction
 
 from clients.freshness import FIELD_GROUPS
+
+from ..models import FreshnessPolicy
+from ..selectors import FRESHNESS_CACHE_KEY
+
+
+def freshness_policies_changed() -> None:
+    """Forget the cached rules (after the transaction that changed them), so pages read the new ones."""
+    transaction.on_commit(lambda: cache.delete(FRESHNESS_CACHE_KEY))
+    cache.delete(FRESHNESS_CACHE_KEY)
+
+
+@transaction.atomic
+def freshness_policy_set(*, group_key: str, max_age_days: int) -> FreshnessPolicy:
+    """Set the maximum age of one field group."""
+    policy, _created = FreshnessPolicy.objects.update_or_create(
+        group_key=group_key, defaults={"max_age_days": max_age_days}
+    )
+    policy.full_clean()
+    freshness_policies_changed()
+    return policy
 
 
 def freshness_policies_ensure(*, apps=global_apps, using: str = "default") -> int:
@@ -19,4 +41,5 @@ def freshness_policies_ensure(*, apps=global_apps, using: str = "default") -> in
         if group.key not in existing
     ]
     FreshnessPolicy.objects.using(using).bulk_create(missing)
+    cache.delete(FRESHNESS_CACHE_KEY)
     return len(missing)

@@ -3,9 +3,19 @@
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 
 from enrichment.models import ClientFacts, HousePriceIndex, PostcodeArea
+from enrichment.selectors import FRESHNESS_CACHE_KEY
 from enrichment.services import facts_refresh
+
+
+@pytest.fixture(autouse=True)
+def freshness_cache_cleared():
+    """The freshness rules are cached across requests; a test's rules must not outlive its database."""
+    cache.delete(FRESHNESS_CACHE_KEY)
+    yield
+    cache.delete(FRESHNESS_CACHE_KEY)
 
 
 @pytest.fixture

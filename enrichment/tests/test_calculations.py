@@ -263,3 +263,22 @@ def test_relationship_facts(db):
     assert facts.days_since_last_contact == 12
     assert facts.open_complaints_over_30_days == 1
     assert facts.open_data_conflicts == 0
+
+
+def test_a_value_too_large_to_store_becomes_unknown_and_the_rest_is_written(db):
+    # € 0.10 of income against € 20,929.44 of AOW: a ratio of 209,294 does not fit the column.
+    tiny = ClientFactory(marital_status=MaritalStatus.SINGLE)
+    IncomeFactory(client=tiny, gross_annual_amount=Decimal("0.10"))
+    facts = derive(tiny)
+    assert facts.replacement_ratio is None
+    assert facts.unknown["replacement_ratio"].startswith("the derived value is outside what can be stored")
+    assert facts.gross_income == Decimal("0.10")
+
+
+def test_a_child_born_in_the_future_counts_as_a_missing_birth_date(db):
+    client = ClientFactory(marital_status=MaritalStatus.SINGLE)
+    FamilyMemberFactory(household=client.household, birth_date=timezone.localdate() + timedelta(days=30))
+    facts = derive(client)
+    assert facts.children_count == 1
+    assert facts.youngest_child_age is None
+    assert facts.unknown["youngest_child_age"] == "a child's birth date is missing"
