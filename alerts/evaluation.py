@@ -23,6 +23,7 @@ def finding_from_result(result: RuleResult) -> Finding:
         client_id=result.client_id,
         alert_type=result.alert_type,
         alert_type_name=result.rule.name,
+        rule_key=result.rule.key,
         segment=result.granule,
         rule_id=result.rule.pk,
         rule_version_id=result.rule.version_id,

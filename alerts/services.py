@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from clients.models import Client
+from framework.models import Rule
 
 from .models import Alert, AlertEvent, AlertType
 
@@ -30,6 +31,7 @@ class Finding:
     client_id: int
     alert_type: str
     alert_type_name: str = ""
+    rule_key: str = ""
     segment: str = ""
     rule_id: int | None = None
     rule_version_id: int | None = None
@@ -48,7 +50,7 @@ class Finding:
 
 @dataclass
 class ReconcileCounts:
-    """What a reconciliation did, in all and per alert type."""
+    """What a reconciliation did, in all and per rule (by key; the alert type where no rule is known)."""
 
     opened: int = 0
     kept: int = 0
@@ -128,7 +130,7 @@ def alerts_reconcile(
         alert = live_by_key.get(key)
         if alert is None:
             if dismissed.get(key) == fingerprint:
-                counts.tally(finding.alert_type, "suppressed")
+                counts.tally(finding.rule_key or finding.alert_type, "suppressed")
                 continue
             to_open.append(
                 Alert(
@@ -150,9 +152,9 @@ def alerts_reconcile(
                     updated_at=now,
                 )
             )
-            counts.tally(finding.alert_type, "opened")
+            counts.tally(finding.rule_key or finding.alert_type, "opened")
             continue
-        counts.tally(finding.alert_type, "kept")
+        counts.tally(finding.rule_key or finding.alert_type, "kept")
         changed = (
             alert.values_fingerprint != fingerprint
             or alert.segment != finding.segment
@@ -196,14 +198,11 @@ def alerts_reconcile(
     counts.updated = len(to_update)  # a kept alert whose values moved on
 
     to_close = [alert for key, alert in live_by_key.items() if key not in seen]
-    type_keys = {
-        type_id: key
-        for key, type_id in AlertType.objects.filter(pk__in={a.alert_type_id for a in to_close}).values_list(
-            "key", "pk"
-        )
-    }
+    type_keys = dict(AlertType.objects.filter(pk__in={a.alert_type_id for a in to_close}).values_list("pk", "key"))
+    closing_rules = {alert.rule_id for alert in to_close if alert.rule_id}
+    rule_keys = dict(Rule.objects.filter(pk__in=closing_rules).values_list("pk", "key")) if closing_rules else {}
     for alert in to_close:
-        counts.tally(type_keys[alert.alert_type_id], "closed")
+        counts.tally(rule_keys.get(alert.rule_id) or type_keys[alert.alert_type_id], "closed")
     reason = _("The condition no longer holds.")
     Alert.objects.filter(pk__in=[alert.pk for alert in to_close]).update(
         status=Alert.Status.RESOLVED, status_reason=reason, closed_at=now, updated_at=now

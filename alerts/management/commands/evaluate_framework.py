@@ -25,10 +25,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Framework {version.name!r}: {summary.clients} clients in {summary.chunks} chunks, {seconds:.1f} s"
         )
-        self.stdout.write(f"{'alert type':<36} {'opened':>8} {'kept':>8} {'closed':>8} {'suppressed':>10}")
-        for alert_type, counter in sorted(summary.counts.by_type.items()):
+        self.stdout.write(f"{'rule':<36} {'opened':>8} {'kept':>8} {'closed':>8} {'suppressed':>10}")
+        for rule_key, counter in sorted(summary.counts.by_type.items()):
             opened, kept, closed, suppressed = (counter[name] for name in ("opened", "kept", "closed", "suppressed"))
-            self.stdout.write(f"{alert_type:<36} {opened:>8} {kept:>8} {closed:>8} {suppressed:>10}")
+            self.stdout.write(f"{rule_key:<36} {opened:>8} {kept:>8} {closed:>8} {suppressed:>10}")
         counts = summary.counts
         self.stdout.write(
             f"{'total':<36} {counts.opened:>8} {counts.kept:>8} {counts.closed:>8} {counts.suppressed:>10}"
