@@ -134,8 +134,7 @@ def _apply(action: str, *, alerts: QuerySet[Alert], user, data: dict) -> int:
     return services.alerts_assign(alerts=alerts, assignee=data["assignee"], user=user)
 
 
-def _detail(user, alert_id: int) -> dict:
-    alert = _visible_alert(user, alert_id)
+def _detail(alert: Alert) -> dict:
     prefetch_related_objects([alert], Prefetch("events", queryset=AlertEvent.objects.select_related("by")))
     return AlertDetailSerializer(alert).data
 
@@ -182,7 +181,7 @@ class AlertDetailApi(APIView):
 
             explanation = rule_explain(rule=alert.rule, client_id=alert.client_id)
             services.alert_explanation_record(alert=alert, explanation=explanation)
-        return Response(_detail(request.user, alert_id))
+        return Response(_detail(alert))
 
 
 class AlertStatusApi(APIView):
@@ -207,7 +206,7 @@ class AlertStatusApi(APIView):
         )
         if not changed:
             raise StatusNotChanged()
-        return Response(_detail(request.user, alert.pk))
+        return Response(_detail(_visible_alert(request.user, alert.pk)))  # as it is now
 
 
 class AlertAssignApi(APIView):
@@ -232,7 +231,7 @@ class AlertAssignApi(APIView):
         )
         if not changed:
             raise StatusNotChanged(_("Only an open, in-progress or snoozed alert can be assigned."))
-        return Response(_detail(request.user, alert.pk))
+        return Response(_detail(_visible_alert(request.user, alert.pk)))  # as it is now
 
 
 class AlertBulkApi(APIView):

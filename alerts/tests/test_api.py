@@ -384,3 +384,17 @@ def test_a_user_without_the_alerts_area_is_refused(db, mine):
         assert_matches_schema(response)
     mine.refresh_from_db()
     assert mine.status == "open"
+
+
+def test_the_first_look_at_an_alert_raised_by_a_rule_keeps_its_full_explanation(advisor, fixed_rate):
+    from clients.tests.factories import full_client_file
+    from framework.models import Rule
+
+    client = full_client_file(team=advisor.team, advisor=advisor)  # a loan part's fixed rate ends in 10 days
+    rule = Rule.objects.filter(key="fixed_rate_ends_14_days").order_by("-pk").first()
+    alert = raise_alert(client, fixed_rate, rule=rule)
+    body = assert_matches_schema(api_client_for(advisor).get(f"/api/alerts/{alert.pk}/"))
+    assert body["explanation"]
+    assert {"name", "value", "source", "as_of", "age_days"} <= set(body["explanation"][0])
+    alert.refresh_from_db()
+    assert alert.explanation == body["explanation"]
