@@ -218,11 +218,13 @@ def alerts_reconcile(
         ],
         batch_size=1000,
     )
-    if counts.opened_ids:
-        # Later steps (the canvas) set the new alerts' priority and quadrant, named in settings so
-        # this step never imports them.
+    placed_ids = counts.opened_ids + [alert.pk for alert in to_update]
+    if placed_ids:
+        # Later steps (the canvas) set the priority and quadrant of new alerts and of alerts that
+        # moved to another segment (a deadline came closer), named in settings so this step never
+        # imports them.
         for hook_path in settings.STEWARD_AFTER_ALERTS_OPENED:
-            import_string(hook_path)(alert_ids=counts.opened_ids)
+            import_string(hook_path)(alert_ids=placed_ids)
     return counts
 
 

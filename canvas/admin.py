@@ -58,7 +58,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Placement)
 class PlacementAdmin(ReadOnlyAdmin):
-    list_display = ("alert_type", "segment", "urgency", "advice_sensitivity", "priority", "quadrant", "updated_by", "updated_at")
+    list_display = (
+        "alert_type",
+        "segment",
+        "urgency",
+        "advice_sensitivity",
+        "priority",
+        "quadrant",
+        "updated_by",
+        "updated_at",
+    )
     list_filter = ("alert_type",)
 
 

@@ -87,8 +87,13 @@ def _shorten(text: str, width: float, size: float, *, bold: bool = False) -> str
 
 
 def _point(urgency: int, sensitivity: int) -> tuple[float, float]:
-    """Urgency runs left to right, advice-sensitivity bottom to top (y grows downwards on the page)."""
-    return PLANE_X + PLANE_WIDTH * urgency / 100, PLANE_Y + PLANE_HEIGHT * (100 - sensitivity) / 100
+    """Urgency runs left to right, advice-sensitivity bottom to top (y grows downwards on the page),
+    over the plane less half a card on each side, so a card at 0 or 100 stays on it."""
+    inset_x, inset_y = CARD_WIDTH / 2 + 2, CARD_HEIGHT / 2 + 2
+    return (
+        PLANE_X + inset_x + (PLANE_WIDTH - 2 * inset_x) * urgency / 100,
+        PLANE_Y + inset_y + (PLANE_HEIGHT - 2 * inset_y) * (100 - sensitivity) / 100,
+    )
 
 
 def canvas_drawing(board: Board, *, title: str, before: dict | None = None) -> list:
@@ -148,7 +153,7 @@ def canvas_drawing(board: Board, *, title: str, before: dict | None = None) -> l
         Text(
             PLANE_X,
             PAGE_HEIGHT - 12,
-            _("Priority = 0.6 × urgency + 0.4 × advice-sensitivity (0–100); 50 or more is urgent or advice-sensitive."),
+            _("Priority = 0.6 · urgency + 0.4 · advice-sensitivity (0–100); 50 or more is urgent or advice-sensitive."),
             size=7,
             colour=MUTED,
         )
@@ -201,7 +206,9 @@ def svg_render(shapes: list, *, title: str) -> str:
                 f'stroke="{_svg_colour(shape.stroke)}" stroke-width="{shape.width}"{dash}/>'
             )
         else:
-            attributes = f'x="{shape.x:.1f}" y="{shape.y:.1f}" font-size="{shape.size}" fill="{_svg_colour(shape.colour)}"'
+            attributes = (
+                f'x="{shape.x:.1f}" y="{shape.y:.1f}" font-size="{shape.size}" fill="{_svg_colour(shape.colour)}"'
+            )
             if shape.bold:
                 attributes += ' font-weight="bold"'
             if shape.anchor == "end":

@@ -31,7 +31,7 @@ URGENCY_WEIGHT, SENSITIVITY_WEIGHT = 3, 2  # out of 5
 
 
 def priority_for(urgency: int, advice_sensitivity: int) -> int:
-    """The priority of the alerts on a card: round(0.6 × urgency + 0.4 × advice-sensitivity), 0–100.
+    """The priority of the alerts on a card: round(0.6 · urgency + 0.4 · advice-sensitivity), 0–100.
 
     Integer arithmetic, so the result never depends on binary floating point: (3u + 2s) / 5,
     rounded half up. An unplaced card's alerts have priority 0.

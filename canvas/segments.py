@@ -21,13 +21,13 @@ Everything here is pure: keys, labels and query conditions, no database access.
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import pairwise
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from enrichment.models import HouseholdType
 from framework.selectors import AGE_BANDS
@@ -95,10 +95,10 @@ def split_keys(attribute: str, bounds: list[int]) -> list[str]:
     if attribute == Attribute.AGE:
         # An age bound starts a band (30 = "30 and over"); the other attributes' bounds end one (14 = "within 14").
         edges = [0, *bounds]
-        return [f"age:{low}-{high - 1}" for low, high in zip(edges, edges[1:], strict=False)] + [f"age:{bounds[-1]}+"]
+        return [f"age:{low}-{high - 1}" for low, high in pairwise(edges)] + [f"age:{bounds[-1]}+"]
     first = 1 if attribute == Attribute.DISCREPANCIES else 0
     edges = [first - 1, *bounds]
-    keys = [f"{attribute}:{low + 1}-{high}" for low, high in zip(edges, edges[1:], strict=False)]
+    keys = [f"{attribute}:{low + 1}-{high}" for low, high in pairwise(edges)]
     return [*keys, f"{attribute}:{bounds[-1] + 1}+"]
 
 

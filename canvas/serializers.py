@@ -44,11 +44,19 @@ class ChangeSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PositionSerializer(allow_null=True))
     def get_before(self, change):
-        return {"urgency": change.from_urgency, "advice_sensitivity": change.from_advice_sensitivity} if change.was_placed else None
+        return (
+            {"urgency": change.from_urgency, "advice_sensitivity": change.from_advice_sensitivity}
+            if change.was_placed
+            else None
+        )
 
     @extend_schema_field(PositionSerializer(allow_null=True))
     def get_after(self, change):
-        return {"urgency": change.to_urgency, "advice_sensitivity": change.to_advice_sensitivity} if change.is_placed else None
+        return (
+            {"urgency": change.to_urgency, "advice_sensitivity": change.to_advice_sensitivity}
+            if change.is_placed
+            else None
+        )
 
 
 class BoardSerializer(serializers.Serializer):

@@ -162,7 +162,10 @@ def compare_view(request):
 
 def _card_positions(version: int) -> dict[str, tuple[int, int] | None]:
     types = dict(AlertType.objects.values_list("pk", "key"))
-    return {f"{types[type_id]}|{segment}": position for (type_id, segment), position in placements_at(version=version).items()}
+    return {
+        f"{types[type_id]}|{segment}": position
+        for (type_id, segment), position in placements_at(version=version).items()
+    }
 
 
 @permission_required(CAN_USE, raise_exception=True)

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from alerts.models import Quadrant
+from alerts.models import AlertType, Quadrant
 from clients.tests.factories import ClientFactory
 
 from .test_dashboard import make_alert
@@ -55,4 +55,5 @@ def test_an_advisor_filters_snoozes_resolves_and_opens_the_client(page, live_ser
 
     table.get_by_role("link", name=cor.full_name).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(cor.full_name)
-    expect(page.get_by_test_id("client-alerts")).to_contain_text("Pension gap")
+    pension_gap = AlertType.objects.get(key="pension_gap")
+    expect(page.get_by_test_id("client-alerts")).to_contain_text(pension_gap.name)

@@ -2,7 +2,7 @@
 
 Plain data, so this migration stays valid whatever the code becomes. Scores are (urgency,
 advice-sensitivity), 0–100; priority and quadrant are written out as the canvas computed them when
-this was written: priority = round(0.6 × urgency + 0.4 × advice-sensitivity), 50 or more is urgent
+this was written: priority = round(0.6 · urgency + 0.4 · advice-sensitivity), 50 or more is urgent
 (advice-sensitive). The other alert types wait in the tray for back office to place them.
 """
 
@@ -60,8 +60,15 @@ def seed(apps, schema_editor):
 
 
 def unseed(apps, schema_editor):
-    apps.get_model("canvas", "PlacementChange").objects.filter(user=None).delete()
-    apps.get_model("canvas", "Placement").objects.filter(updated_by=None).delete()
+    # The seed's own rows only: no user, from the tray, to the seeded place. Alert types stay (alerts use them).
+    PlacementChange = apps.get_model("canvas", "PlacementChange")
+    Placement = apps.get_model("canvas", "Placement")
+    for key, segment, urgency, sensitivity, _priority, _quadrant in PLACEMENTS:
+        seeded = {"alert_type__key": key, "segment": segment}
+        PlacementChange.objects.filter(
+            **seeded, user=None, from_urgency=None, to_urgency=urgency, to_advice_sensitivity=sensitivity
+        ).delete()
+        Placement.objects.filter(**seeded, updated_by=None, urgency=urgency, advice_sensitivity=sensitivity).delete()
 
 
 class Migration(migrations.Migration):

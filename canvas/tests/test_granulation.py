@@ -97,7 +97,9 @@ def test_a_split_by_age_band_and_an_unknown_age_falls_back_on_the_whole_type(cli
 def test_splits_by_household_and_by_discrepancies(clients, back_office):
     cover = AlertType.objects.get(key="no_life_cover")
     family = raise_alert(clients[0], "no_life_cover", granulation={"household_type": "family", "discrepancy_count": 1})
-    single = raise_alert(clients[1], "no_life_cover", granulation={"household_type": "single_parent", "discrepancy_count": 6})
+    single = raise_alert(
+        clients[1], "no_life_cover", granulation={"household_type": "single_parent", "discrepancy_count": 6}
+    )
 
     granulation_set(alert_type=cover, attribute="household", bounds=[], user=back_office)
     placement_move(alert_type=cover, segment="household:single_parent", urgency=80, sensitivity=80, user=back_office)

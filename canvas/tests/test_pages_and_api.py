@@ -72,7 +72,12 @@ def test_placing_through_the_api_answers_with_the_board_and_reprioritises(client
     assert response.status_code == 200
     body = response.json()
     card = next(card for card in body["cards"] if card["key"] == "no_life_cover|")
-    assert (card["urgency"], card["advice_sensitivity"], card["priority"], card["quadrant"]) == (85, 90, 87, "urgent_sensitive")
+    assert (card["urgency"], card["advice_sensitivity"], card["priority"], card["quadrant"]) == (
+        85,
+        90,
+        87,
+        "urgent_sensitive",
+    )
     assert body["change"]["alerts_updated"] == 1
     assert body["change"]["before"] is None and body["change"]["after"] == {"urgency": 85, "advice_sensitivity": 90}
     alert.refresh_from_db()
@@ -110,15 +115,21 @@ def test_the_api_checks_the_csrf_token_of_a_session(back_office):
 def test_granulation_through_the_api_and_the_page(client, back_office, clients):
     client.force_login(back_office)
     response = post_json(
-        client, reverse("canvas:api-granulation"), {"alert_type": "complaint_overdue", "attribute": "days", "bounds": [14]}
+        client,
+        reverse("canvas:api-granulation"),
+        {"alert_type": "complaint_overdue", "attribute": "days", "bounds": [14]},
     )
     assert response.status_code == 200
     keys = {card["key"] for card in response.json()["cards"]}
     assert {"complaint_overdue|days:0-14", "complaint_overdue|days:15+"} <= keys
-    bad = post_json(client, reverse("canvas:api-granulation"), {"alert_type": "pension_gap", "attribute": "age", "bounds": [35]})
+    bad = post_json(
+        client, reverse("canvas:api-granulation"), {"alert_type": "pension_gap", "attribute": "age", "bounds": [35]}
+    )
     assert bad.status_code == 400
 
-    page = client.post(reverse("canvas:granulation"), {"alert_type": "pension_gap", "attribute": "age", "bounds": "30"}, follow=True)
+    page = client.post(
+        reverse("canvas:granulation"), {"alert_type": "pension_gap", "attribute": "age", "bounds": "30"}, follow=True
+    )
     assert "Under 30" in page.content.decode() or "under 30" in page.content.decode()
     assert AlertType.objects.get(key="pension_gap").canvas_split.bounds == [30]
 
@@ -126,7 +137,9 @@ def test_granulation_through_the_api_and_the_page(client, back_office, clients):
 def test_typing_the_scores_without_javascript(client, back_office, clients):
     alert = raise_alert(clients[0], "stale_data", segment="stale_income")
     client.force_login(back_office)
-    response = client.post(reverse("canvas:place"), {"card": "stale_data|", "urgency": "55", "advice_sensitivity": "20"}, follow=True)
+    response = client.post(
+        reverse("canvas:place"), {"card": "stale_data|", "urgency": "55", "advice_sensitivity": "20"}, follow=True
+    )
     assert "1 open alerts re-prioritised" in response.content.decode()
     alert.refresh_from_db()
     assert (alert.priority, alert.quadrant) == (41, Quadrant.URGENT_ROUTINE)
@@ -141,7 +154,9 @@ def test_typing_the_scores_without_javascript(client, back_office, clients):
 def test_history_compare_and_downloads(client, back_office):
     client.force_login(back_office)
     seeded = PlacementChange.objects.latest("id").pk
-    move = placement_move(alert_type=AlertType.objects.get(key="no_life_cover"), urgency=80, sensitivity=80, user=back_office)
+    move = placement_move(
+        alert_type=AlertType.objects.get(key="no_life_cover"), urgency=80, sensitivity=80, user=back_office
+    )
 
     history = client.get(reverse("canvas:history")).content.decode()
     assert "Carla" in history and "Mortgage with dependants and no life cover" in history
@@ -173,7 +188,9 @@ def test_history_compare_and_downloads(client, back_office):
 
 def test_the_dashboard_order_follows_a_move(client, back_office, advisor, clients):
     cover = raise_alert(clients[0], "no_life_cover", segment="no_life_cover")
-    home = raise_alert(clients[1], "home_underinsured", segment="home_underinsured", priority=20, quadrant=Quadrant.LATER_ROUTINE)
+    home = raise_alert(
+        clients[1], "home_underinsured", segment="home_underinsured", priority=20, quadrant=Quadrant.LATER_ROUTINE
+    )
     client.force_login(advisor)
 
     def order():

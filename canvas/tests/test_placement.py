@@ -11,7 +11,7 @@ from alerts.models import Alert, AlertType, Quadrant
 from alerts.services import Finding, alerts_reconcile
 from canvas.models import Placement, PlacementChange
 from canvas.selectors import canvas_board, canvas_compare, placements_at
-from canvas.services import placement_move, placement_undo, placements_reapply
+from canvas.services import alerts_place, placement_move, placement_undo, placements_reapply
 
 from .conftest import raise_alert
 
@@ -33,7 +33,9 @@ def test_a_move_re_prioritises_every_live_alert_of_the_segment_in_one_update(cli
     alerts = [raise_alert(client, "pension_gap", segment="pension_gap_under_30") for client in clients[:5]]
 
     with CaptureQueriesContext(connection) as queries:
-        change = placement_move(alert_type=pension, segment="pension_gap_under_30", urgency=80, sensitivity=70, user=back_office)
+        change = placement_move(
+            alert_type=pension, segment="pension_gap_under_30", urgency=80, sensitivity=70, user=back_office
+        )
 
     assert len(updates_of_alerts(queries.captured_queries)) == 1
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
@@ -48,9 +50,17 @@ def test_closed_alerts_and_other_segments_keep_their_priority(clients, back_offi
     resolved = raise_alert(clients[0], "pension_gap", segment="pension_gap_under_30", status=Alert.Status.RESOLVED)
     dismissed = raise_alert(clients[1], "pension_gap", segment="pension_gap_under_30", status=Alert.Status.DISMISSED)
     snoozed = raise_alert(clients[2], "pension_gap", segment="pension_gap_under_30", status=Alert.Status.SNOOZED)
-    over_30 = raise_alert(clients[3], "pension_gap", segment="pension_gap", priority=42, quadrant=Quadrant.LATER_SENSITIVE)
+    over_30 = raise_alert(
+        clients[3], "pension_gap", segment="pension_gap", priority=42, quadrant=Quadrant.LATER_SENSITIVE
+    )
 
-    placement_move(alert_type=alert_type("pension_gap"), segment="pension_gap_under_30", urgency=60, sensitivity=60, user=back_office)
+    placement_move(
+        alert_type=alert_type("pension_gap"),
+        segment="pension_gap_under_30",
+        urgency=60,
+        sensitivity=60,
+        user=back_office,
+    )
 
     for alert in (resolved, dismissed, snoozed, over_30):
         alert.refresh_from_db()
@@ -147,16 +157,27 @@ def test_newly_raised_alerts_get_the_place_of_their_card(clients):
 def test_as_the_deadline_comes_closer_the_alert_escalates_into_the_14_days_card(clients):
     ids = {clients[0].pk}
     end = date.today() + timedelta(days=40)
-    alerts_reconcile(findings=[Finding(client_id=clients[0].pk, alert_type="fixed_rate_ending", segment=SIX_MONTHS, due_date=end)], client_ids=ids)
+    alerts_reconcile(
+        findings=[Finding(client_id=clients[0].pk, alert_type="fixed_rate_ending", segment=SIX_MONTHS, due_date=end)],
+        client_ids=ids,
+    )
     alert = Alert.objects.get()
     assert (alert.priority, alert.quadrant) == (36, Quadrant.LATER_ROUTINE)
 
     # Weeks later the framework's evaluation finds it within 14 days: the alert moves to that segment ...
-    alerts_reconcile(findings=[Finding(client_id=clients[0].pk, alert_type="fixed_rate_ending", segment=FOURTEEN_DAYS, due_date=end)], client_ids=ids)
-    # ... and takes that card's place (nightly at the latest; at once if the alerts step passes updated alerts too).
-    placements_reapply()
+    alerts_reconcile(
+        findings=[
+            Finding(client_id=clients[0].pk, alert_type="fixed_rate_ending", segment=FOURTEEN_DAYS, due_date=end)
+        ],
+        client_ids=ids,
+    )
+    # ... and takes that card's place at once: the alerts step hands its changed alerts to alerts_place.
     alert.refresh_from_db()
     assert (alert.segment, alert.priority, alert.quadrant) == (FOURTEEN_DAYS, 66, Quadrant.URGENT_ROUTINE)
+    assert placements_reapply() == 0  # the nightly re-application finds nothing left to rewrite
+    Alert.objects.filter(pk=alert.pk).update(segment=SIX_MONTHS)
+    assert alerts_place(alert_ids=[alert.pk]) == 1
+    assert Alert.objects.get(pk=alert.pk).priority == 36
 
 
 def test_the_seed_examples_land_in_their_quadrants():

@@ -264,8 +264,9 @@ STEWARD_DEMO_CLIENTS = env.int("STEWARD_DEMO_CLIENTS", default=3000)
 # After a sync page commits, the clients it changed flow on to these Celery tasks (each takes a
 # list of client ids), in the order the data flows. A later step adds its task here.
 STEWARD_AFTER_SYNC_TASKS: list[str] = ["alerts.tasks.clients_changed"]
-# After the framework opens alerts, these functions (keyword argument alert_ids) set what later
-# steps own, such as the canvas placement that gives each alert its priority and quadrant.
+# After the framework opens alerts (or moves them to another segment), these functions (keyword
+# argument alert_ids) set what later steps own, such as the canvas placement that gives each alert
+# its priority and quadrant.
 STEWARD_AFTER_ALERTS_OPENED: list[str] = ["canvas.services.alerts_place"]
 # A count shown on an area of the navigation: a function taking the request.
 STEWARD_NAV_BADGES: dict[str, str] = {"alerts": "alerts.selectors.nav_badge_new_urgent"}

@@ -7,6 +7,7 @@
 
   const board = document.getElementById("canvas-board");
   if (!board) return;
+  const plane = document.getElementById("canvas-plane"); // the 0–100 area inside the board
   const trayZone = document.getElementById("canvas-tray");
   const tray = trayZone.querySelector(".canvas-tray-cards");
   const statusBox = document.getElementById("canvas-status");
@@ -46,7 +47,7 @@
   }
 
   function scoresAt(clientX, clientY) {
-    const rect = board.getBoundingClientRect();
+    const rect = plane.getBoundingClientRect();
     return {
       urgency: clamp(((clientX - rect.left) / rect.width) * 100),
       sensitivity: clamp(100 - ((clientY - rect.top) / rect.height) * 100),
@@ -67,7 +68,7 @@
   function show(card, scores) {
     const hadFocus = document.activeElement === card;
     if (scores) {
-      if (card.parentElement !== board) board.appendChild(card);
+      if (card.parentElement !== plane) plane.appendChild(card);
       card.style.setProperty("--u", scores.urgency);
       card.style.setProperty("--s", scores.sensitivity);
       setQuadrant(card, quadrantOf(scores.urgency, scores.sensitivity));
