@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve test lint format worker beat messages check-deploy clean
+.PHONY: help install demo serve test lint format worker beat messages check-deploy clean bench
 
 help: ## List the make targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -55,6 +55,12 @@ beat: install ## Start Celery beat with the schedule stored in the database (nee
 messages: install ## Extract the UI strings into locale/nl (needs GNU gettext) and compile them
 	DEBUG=true $(BIN)/python manage.py makemessages --locale nl --no-obsolete --ignore '.venv/*' --ignore 'node_modules/*'
 	DEBUG=true $(BIN)/python manage.py compilemessages --locale nl --ignore '.venv/*'
+
+# The benchmarks' own database: dropped and created again by every run (its name must contain "bench").
+SIZE ?= 1000000
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/steward_bench
+bench: install ## Benchmarks on PostgreSQL (SIZE=1000000 clients; SIZE=100000 for a quick look) -> docs/benchmarks.md
+	BENCH_COMMAND="make bench SIZE=$(SIZE)" DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m benchmarks --prepare --size $(SIZE) $(BENCH_ARGS)
 
 check-deploy: install ## Run Django's deployment checks with production-like settings
 	DEBUG=false SECRET_KEY=$$(openssl rand -hex 40) ALLOWED_HOSTS=steward.example $(BIN)/python manage.py check --deploy --fail-level WARNING

@@ -372,7 +372,14 @@ def _path_reader(path: str) -> Callable[[Any], Any]:
     return read_key
 
 
+_split_surname = lru_cache(maxsize=CHECKED_VALUES_PER_TARGET)(split_surname)  # surnames repeat
+
+
 def _transformer(transform: str, argument: str) -> Callable[[Any], Any]:
+    if transform == "surname_prefix":
+        return lambda value: _split_surname(_text(value))[0]
+    if transform == "surname_base":
+        return lambda value: _split_surname(_text(value))[1]
     if transform == "enum":
         codes = parse_enum_map(argument)
 

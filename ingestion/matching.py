@@ -9,7 +9,7 @@ Nothing is ever merged silently below the threshold.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from rapidfuzz import fuzz
 
@@ -23,6 +23,21 @@ EMAIL_LINK_THRESHOLD = 60
 # ...or, when a source knows nothing but name and email, a name this alike (a shared family
 # address has other first names).
 EMAIL_NAME_SIMILARITY = 85
+
+
+_normalised_cached = lru_cache(maxsize=32_768)(normalise_search_text)
+
+
+def normalised_name(text: str) -> str:
+    """`normalise_search_text`, fast: matching and the recompute normalise every name they meet.
+
+    For ASCII text the result is simply lower case with single spaces: NFKD leaves ASCII as it
+    is, ASCII has no combining marks, and casefold() is lower() there. Other text is normalised
+    in full, and remembered (names repeat).
+    """
+    if text.isascii():
+        return " ".join(text.lower().split())
+    return _normalised_cached(text)
 
 
 @dataclass(frozen=True)
@@ -40,7 +55,7 @@ class Person:
     def name(self) -> str:
         # Cached: a record is compared with every candidate of its block, and normalising is the
         # costly part of a comparison.
-        return normalise_search_text(f"{self.first_name} {self.last_name_prefix} {self.last_name}")
+        return normalised_name(f"{self.first_name} {self.last_name_prefix} {self.last_name}")
 
     @classmethod
     def from_values(cls, values: dict) -> "Person":
@@ -117,8 +132,9 @@ def best_match_among(
 ) -> tuple[object, MatchScore] | None:
     """`best_match` over clients whose `Person` is known already, skipping those that cannot score `floor`.
 
-    With a floor, None also means "nobody reaches the floor"; whoever does is found exactly as
-    `best_match` finds them (the same scores, the lower id winning a tie).
+    A candidate's person may be anything with the `birth_date`, `postcode` and `name` a Person
+    would have. With a floor, None also means "nobody reaches the floor"; whoever does is found
+    exactly as `best_match` finds them (the same scores, the lower id winning a tie).
     """
     best, best_key = None, None
     for client, person in candidates:

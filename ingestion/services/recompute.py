@@ -15,21 +15,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
-from clients.bulk import rows_insert, rows_update
+from clients.bulk import EqualsAny, rows_insert, rows_update
 from clients.models import Client, LoanPart, Mortgage
 from clients.provenance import Provenance
-from clients.search import normalise_search_text
 
+from ..matching import normalised_name
 from ..models import DataConflict, FieldPrecedence, SourceRecord
 from ..precedence import Candidate, PrecedenceRules
 from ..targets import ENTITIES, ENTITY_REQUIRES, TARGETS
 
 CLIENT_OWNED = [key for key, entity in ENTITIES.items() if entity.parent == "client"]
+search_text = normalised_name  # normalise_search_text, fast (see there)
 
 
 @dataclass(slots=True)
@@ -54,7 +57,7 @@ class FreshClient:
 
     row: dict  # attname -> value; "id" once inserted
     records: list[RecordFacts]
-    resolved: dict[str, Candidate] = field(default_factory=dict)
+    resolved: dict[str, dict[str, Candidate]] = field(default_factory=dict)  # winners by entity and target
     conflicts: list[dict] = field(default_factory=list)
     changed: bool = False
 
@@ -77,9 +80,26 @@ def _target_field(target: str):
     return field_name, entity.model._meta.get_field(field_name)
 
 
-def _python_value(target: str, value):
-    """A JSON value from a source record as the model field's Python value."""
+@cache
+def _target_entity(target: str) -> str:
+    return TARGETS[target][0].key
+
+
+@lru_cache(maxsize=65_536)
+def _python_value_cached(target: str, kind: type, value):
     return _target_field(target)[1].to_python(value)
+
+
+def _python_value(target: str, value):
+    """A JSON value from a source record as the model field's Python value (dates, amounts...).
+
+    Remembered: birth dates, amounts and dates repeat across a book. The type is part of the key,
+    since True == 1 == 1.0; a list or object (unhashable) is converted every time.
+    """
+    try:
+        return _python_value_cached(target, type(value), value)
+    except TypeError:
+        return _target_field(target)[1].to_python(value)
 
 
 def _display(value) -> str:
@@ -95,8 +115,20 @@ def precedence_rules() -> PrecedenceRules:
 # --- Resolving ------------------------------------------------------------------------------------
 
 
-def _candidates(records: Iterable[RecordFacts]) -> dict[str, list[Candidate]]:
-    by_target: dict[str, list[Candidate]] = defaultdict(list)
+class _Value(NamedTuple):
+    """A `precedence.Candidate` with the same fields, as a tuple: a recompute makes one per value
+    of every record it reads, and a frozen dataclass costs several times more to create."""
+
+    source: str
+    value: Any
+    changed_at: datetime
+    fetched_at: datetime
+    record_id: str
+
+
+def _candidates(records: Iterable[RecordFacts]) -> dict[str, dict[str, list[Candidate]]]:
+    """Every value of the records, as candidates by entity ("client", "income"...) and target."""
+    by_entity: dict[str, dict[str, list[Candidate]]] = {}
     bsn_enabled = settings.STEWARD_BSN_ENABLED
     for record in records:
         for target, value in record.values.items():
@@ -104,56 +136,44 @@ def _candidates(records: Iterable[RecordFacts]) -> dict[str, list[Candidate]]:
                 continue  # a mapping target that no longer exists
             if target == "client.bsn" and not bsn_enabled:
                 continue  # no legal basis: the BSN is not processed at all
-            by_target[target].append(
-                Candidate(
-                    source=record.source_key,
-                    value=value,
-                    changed_at=record.changed_at,
-                    fetched_at=record.fetched_at,
-                    record_id=record.record_id,
-                )
-            )
-    return by_target
+            candidate = _Value(record.source_key, value, record.changed_at, record.fetched_at, record.record_id)
+            by_entity.setdefault(_target_entity(target), {}).setdefault(target, []).append(candidate)
+    return by_entity
 
 
 def _resolve(
-    candidates: dict[str, list[Candidate]], rules: PrecedenceRules, now: datetime
-) -> tuple[dict[str, Candidate], list[dict]]:
-    """The winner of every target, and a conflict row (without client) per disagreeing other source."""
-    resolved: dict[str, Candidate] = {}
+    candidates: dict[str, dict[str, list[Candidate]]], rules: PrecedenceRules, now: datetime
+) -> tuple[dict[str, dict[str, Candidate]], list[dict]]:
+    """The winner of every target, by entity, and a conflict row (without client) per disagreeing other source."""
+    resolved: dict[str, dict[str, Candidate]] = {}
     conflicts: list[dict] = []
-    for target, options in candidates.items():
-        if len(options) == 1:
-            resolved[target] = options[0]  # alone, it wins and nobody disagrees
-            continue
-        resolution = rules.resolve(target, options)
-        resolved[target] = resolution.winner
-        # One conflict per other source: when a source holds the client twice (a duplicate in
-        # the CRM), its most recent differing value stands for it.
-        latest_loser: dict[str, Candidate] = {}
-        for loser in resolution.losers:
-            if loser.source not in latest_loser or loser.changed_at > latest_loser[loser.source].changed_at:
-                latest_loser[loser.source] = loser
-        conflicts.extend(
-            {
-                "target": target,
-                "winning_source": resolution.winner.source,
-                "winning_value": _display(resolution.winner.value),
-                "other_source": loser.source,
-                "other_value": _display(loser.value),
-                "other_changed_at": loser.changed_at,
-                "detected_at": now,
-            }
-            for loser in latest_loser.values()
-        )
+    for entity_key, targets in candidates.items():
+        winners = resolved[entity_key] = {}
+        for target, options in targets.items():
+            if len(options) == 1:
+                winners[target] = options[0]  # alone, it wins and nobody disagrees
+                continue
+            resolution = rules.resolve(target, options)
+            winners[target] = resolution.winner
+            # One conflict per other source: when a source holds the client twice (a duplicate in
+            # the CRM), its most recent differing value stands for it.
+            latest_loser: dict[str, Candidate] = {}
+            for loser in resolution.losers:
+                if loser.source not in latest_loser or loser.changed_at > latest_loser[loser.source].changed_at:
+                    latest_loser[loser.source] = loser
+            conflicts.extend(
+                {
+                    "target": target,
+                    "winning_source": resolution.winner.source,
+                    "winning_value": _display(resolution.winner.value),
+                    "other_source": loser.source,
+                    "other_value": _display(loser.value),
+                    "other_changed_at": loser.changed_at,
+                    "detected_at": now,
+                }
+                for loser in latest_loser.values()
+            )
     return resolved, conflicts
-
-
-def _by_entity(resolved: dict[str, Candidate]) -> dict[str, dict[str, Candidate]]:
-    split: dict[str, dict[str, Candidate]] = defaultdict(dict)
-    for target, winner in resolved.items():
-        split[target.split(".", 1)[0]][target] = winner
-    return split
 
 
 def _provenance_entry(candidate: Candidate, entries: dict) -> dict:
@@ -175,8 +195,8 @@ def _apply_fields(row: dict, resolved: dict[str, Candidate], entries: dict) -> b
     changed = False
     provenance = dict(row.get("provenance") or {})
     for target, winner in resolved.items():
-        field_name, model_field = _target_field(target)
-        value = model_field.to_python(winner.value)
+        field_name = _target_field(target)[0]
+        value = _python_value(target, winner.value)
         if row[field_name] != value:
             row[field_name] = value
             changed = True
@@ -189,9 +209,11 @@ def _apply_fields(row: dict, resolved: dict[str, Candidate], entries: dict) -> b
     return changed
 
 
-def _client_apply(row: dict, resolved: dict[str, Candidate], live: bool | None, entries: dict, now: datetime) -> bool:
+def _client_apply(
+    row: dict, resolved: dict[str, dict[str, Candidate]], live: bool | None, entries: dict, now: datetime
+) -> bool:
     """Apply the winners to a client row; `live` says whether any of its source records is (None: it has none)."""
-    changed = _apply_fields(row, _by_entity(resolved).get("client", {}), entries)
+    changed = _apply_fields(row, resolved.get("client", {}), entries)
     # A client none of whose source records is live any more was deleted or archived there.
     if live is False and row["deleted_at"] is None:
         row["deleted_at"] = now
@@ -200,7 +222,7 @@ def _client_apply(row: dict, resolved: dict[str, Candidate], live: bool | None, 
         row["deleted_at"] = None
         changed = True
     if changed:
-        row["search_name"] = normalise_search_text(f"{row['first_name']} {row['last_name_prefix']} {row['last_name']}")
+        row["search_name"] = search_text(f"{row['first_name']} {row['last_name_prefix']} {row['last_name']}")
         row["updated_at"] = now
     return changed
 
@@ -259,14 +281,14 @@ def unified_view_write(
         return {"clients_changed": 0}
     rules = rules or precedence_rules()
     entries = {} if entries is None else entries
-    resolved_by_client: dict[int, dict[str, Candidate]] = {client.pk: client.resolved for client in fresh}
+    resolved_by_client: dict[int, dict[str, dict[str, Candidate]]] = {client.pk: client.resolved for client in fresh}
     conflicts = [{**conflict, "client_id": client.pk} for client in fresh for conflict in client.conflicts]
     changed_clients: list[dict] = []
     retiring = False
     if client_ids:
         all_records = [
             RecordFacts(*values)
-            for values in SourceRecord.objects.filter(client_id__in=client_ids)
+            for values in SourceRecord.objects.filter(EqualsAny(F("client_id"), client_ids))
             .order_by("source_key", "record_id")
             .values_list(*RECORD_FACTS)
         ]
@@ -277,7 +299,9 @@ def unified_view_write(
             by_client[record.client_id].append(record)
         sourced_clients = {record.client_id for record in all_records}
         client_fields = _entity_fields("client")
-        for row in Client.objects.filter(pk__in=client_ids).values("id", *client_fields, "provenance", "deleted_at"):
+        for row in Client.objects.filter(EqualsAny(F("pk"), client_ids)).values(
+            "id", *client_fields, "provenance", "deleted_at"
+        ):
             client_id = row["id"]
             resolved, client_conflicts = _resolve(_candidates(by_client.get(client_id, ())), rules, now)
             resolved_by_client[client_id] = resolved
@@ -288,13 +312,13 @@ def unified_view_write(
         rows_update(Client, changed_clients, [*client_fields, "provenance", "search_name", "updated_at", "deleted_at"])
     _slots_write(resolved_by_client, existing_ids=client_ids, retiring=retiring, now=now, entries=entries)
     if client_ids:
-        DataConflict.objects.filter(client_id__in=client_ids).delete()
+        DataConflict.objects.filter(EqualsAny(F("client_id"), client_ids)).delete()
     rows_insert(DataConflict, conflicts)
     return {"clients_changed": len(changed_clients) + sum(client.changed for client in fresh)}
 
 
 def _slots_write(
-    resolved_by_client: dict[int, dict[str, Candidate]],
+    by_entity: dict[int, dict[str, dict[str, Candidate]]],
     *,
     existing_ids: set[int],
     retiring: bool,
@@ -303,9 +327,9 @@ def _slots_write(
 ) -> None:
     """Create, update or retire each client's sync-slot rows (income, property, mortgage...).
 
-    Only clients in `existing_ids` can have rows already; fresh clients' rows are all new.
+    `by_entity` holds each client's winners by entity and target. Only clients in `existing_ids`
+    can have rows already; fresh clients' rows are all new.
     """
-    by_entity = {client_id: _by_entity(resolved) for client_id, resolved in resolved_by_client.items()}
     present = {entity_key for split in by_entity.values() for entity_key in split}
     mortgages: dict[int, dict] = {}
     for entity_key in CLIENT_OWNED:
@@ -361,7 +385,7 @@ def _slot_rows(model, client_ids: set[int], slot: str) -> dict[int, dict]:
     fields = _entity_fields(slot)
     return {
         row["client_id"]: row
-        for row in model.objects.filter(client_id__in=client_ids, sync_slot=slot).values(
+        for row in model.objects.filter(EqualsAny(F("client_id"), client_ids), sync_slot=slot).values(
             "id", "client_id", *fields, "provenance", "deleted_at"
         )
     }
@@ -374,7 +398,7 @@ def _loan_parts_write(
     existing = {
         row["mortgage_id"]: row
         for row in LoanPart.objects.filter(
-            mortgage_id__in=[mortgage["id"] for mortgage in mortgages.values()], sync_slot="loan_part"
+            EqualsAny(F("mortgage_id"), [mortgage["id"] for mortgage in mortgages.values()]), sync_slot="loan_part"
         ).values("id", "mortgage_id", *fields, "provenance", "deleted_at")
     }
     to_create, to_update = [], []

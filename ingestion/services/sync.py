@@ -29,7 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from clients.bulk import rows_insert, rows_update
+from clients.bulk import EqualsAny, rows_insert, rows_update
 from clients.models import Client
 from clients.search import normalise_search_text
 
@@ -56,6 +56,7 @@ from ..matching import (
     Person,
     best_match_among,
     name_similarity,
+    normalised_name,
 )
 from ..models import MatchCandidate, QuarantinedRecord, Source, SourceRecord, SyncRun
 from .recompute import (
@@ -64,6 +65,7 @@ from .recompute import (
     fresh_client_resolve,
     fresh_clients_insert,
     precedence_rules,
+    search_text,
     unified_view_recompute,
     unified_view_write,
 )
@@ -84,8 +86,14 @@ RECORDS_PER_BATCH = 2000
 PAGES_AHEAD = 30
 
 MATCH_FIELDS = ("pk", "first_name", "last_name_prefix", "last_name", "birth_date", "postcode", "email")
-# What matching reads of a client: a tuple, since a model instance per candidate costs more than scoring it.
-ClientFacts = namedtuple("ClientFacts", MATCH_FIELDS)
+# What matching reads of a client, with its normalised name: a tuple that scores as a `Person`
+# would (same birth_date, postcode and name), since a model instance, or even a Person, per
+# candidate costs more than scoring it.
+ClientFacts = namedtuple("ClientFacts", [*MATCH_FIELDS, "name"])
+
+
+def _client_facts(values: tuple) -> ClientFacts:
+    return ClientFacts(*values, normalised_name(f"{values[1]} {values[2]} {values[3]}"))
 
 
 # --- Locking --------------------------------------------------------------------------------------
@@ -202,7 +210,7 @@ def records_apply(
     known = {
         record_id: (pk, digest, client_id, deleted_at)
         for record_id, pk, digest, client_id, deleted_at in SourceRecord.objects.filter(
-            source_key=source.key, record_id__in=list(mapped)
+            EqualsAny(F("record_id"), list(mapped)), source_key=source.key
         ).values_list("record_id", "pk", "content_hash", "client_id", "deleted_at")
     }
     new_rows: list[dict] = []
@@ -240,7 +248,7 @@ def records_apply(
     outcome.unchanged += len(unchanged_ids)
     # "Fetched" means last confirmed by the source, so unchanged records are touched in one UPDATE.
     if unchanged_ids:
-        SourceRecord.objects.filter(pk__in=unchanged_ids).update(fetched_at=now)
+        SourceRecord.objects.filter(EqualsAny(F("pk"), unchanged_ids)).update(fetched_at=now)
 
     upserts = [*new_rows, *changed_rows]
     precedence = precedence_rules()
@@ -311,9 +319,11 @@ def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, ent
     emails = {person.email for person in people if person.email}
     by_email: dict[str, list] = defaultdict(list)
     if emails:
-        for facts in Client.objects.filter(email__in=emails, deleted_at__isnull=True).values_list(*MATCH_FIELDS):
-            client = ClientFacts(*facts)
-            by_email[client.email.lower()].append((client, Person.from_client(client)))
+        for facts in Client.objects.filter(EqualsAny(F("email"), emails), deleted_at__isnull=True).values_list(
+            *MATCH_FIELDS
+        ):
+            client = _client_facts(facts)
+            by_email[client.email.lower()].append((client, client))
     birth_dates = {person.birth_date for person in people if person.birth_date}
     postcodes = {person.postcode for person in people if person.postcode}
     by_birth_date: dict = defaultdict(list)
@@ -322,12 +332,11 @@ def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, ent
         # Candidates for fuzzy matching share a birth date or a postcode (blocking keeps this one
         # query, served by the birth date and postcode indexes).
         for facts in Client.objects.filter(
-            Q(birth_date__in=birth_dates) | Q(postcode__in=postcodes), deleted_at__isnull=True
+            EqualsAny(F("birth_date"), birth_dates) | EqualsAny(F("postcode"), postcodes), deleted_at__isnull=True
         ).values_list(*MATCH_FIELDS):
-            client = ClientFacts(*facts)
-            pair = (client, Person.from_client(client))
-            by_birth_date[client.birth_date].append(pair)
-            by_postcode[client.postcode].append(pair)
+            client = _client_facts(facts)
+            by_birth_date[client.birth_date].append((client, client))
+            by_postcode[client.postcode].append((client, client))
 
     for row, person in zip(rows, people, strict=True):
         # The same email is a deterministic key only for the same person: partners often share one.
@@ -384,7 +393,7 @@ def _fresh_client_row(source: Source, row: dict, now: datetime) -> dict:
         "source_record_id": row["record_id"],
         "source_changed_at": row["changed_at"],
         "fetched_at": now,
-        "search_name": normalise_search_text(f"{first_name} {last_name}"),
+        "search_name": search_text(f"{first_name} {last_name}"),
     }
 
 

@@ -1,0 +1,222 @@
+"""Load a whole book of clients at COPY speed: the first import of a firm's client list.
+
+The sync engine reads a source record by record: it maps, matches and consolidates each one, and
+that is the right path for sources that share clients. The first load of a book is different: a
+back-office export of every client, hundreds of thousands of rows, each row one client the firm
+already vouches for. Such rows go straight into the unified view as client rows with their own
+row-level origin (`source`, `source_record_id`, `source_changed_at`, `fetched_at`), the way
+`generate_clients` writes its book, and a later sync of a CRM links its records to them by email
+and fuzzy match as usual.
+
+On PostgreSQL each batch is copied into a temporary staging table and applied with two set-based
+statements: an UPDATE of the clients this source loaded before whose values changed, and an INSERT
+of the new ones. A client is known by (source key, record id), so loading the same rows again
+changes nothing. Clients that syncs have consolidated (they have source records) are left to the
+engine: there, precedence decides every field.
+
+Why not `INSERT ... ON CONFLICT`: it needs a unique index on (source, source_record_id), which
+the clients table does not have yet; with it, the two statements become one (see
+docs/benchmarks.md). Elsewhere (SQLite) the same contract is kept with the ORM's bulk statements.
+"""
+
+import itertools
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from clients.bulk import copy_rows, copy_supported
+from clients.models import Client
+
+from ..models import SourceRecord
+from ..targets import TARGETS
+from .recompute import search_text
+
+BATCH_SIZE = 50_000
+# The client fields a row may carry: those a source may write, except the BSN (encrypted per
+# value, and only with a legal basis: it goes through the sync engine, which checks that).
+LOADABLE_FIELDS = tuple(name for entity, name in TARGETS.values() if entity.key == "client" and name != "bsn")
+
+
+class BulkLoadError(ValueError):
+    """A row that cannot be loaded; nothing of its batch was written."""
+
+
+@dataclass
+class BulkLoadReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0  # the same values again, or a client that syncs consolidate
+    seconds: float = 0.0
+
+
+def client_row_from_values(*, record_id: str, values: Mapping[str, Any], changed_at: datetime | None = None) -> dict:
+    """A loadable row from mapped values ({"client.first_name": "Sanne", ...}, as `map_record` returns).
+
+    Targets of other entities (income, mortgage...) are not part of a client row: load those
+    through the sync engine.
+    """
+    row: dict[str, Any] = {"record_id": record_id, "changed_at": changed_at}
+    for target, value in values.items():
+        entity, name = TARGETS.get(target, (None, None))
+        if entity is None or entity.key != "client" or name not in LOADABLE_FIELDS:
+            raise BulkLoadError(f"{target}: not a client field a bulk load writes")
+        row[name] = Client._meta.get_field(name).to_python(value)
+    return row
+
+
+def clients_bulk_load(
+    *,
+    source_key: str,
+    team_id: int,
+    rows: Iterable[Mapping[str, Any]],
+    now: datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> BulkLoadReport:
+    """Create or update the clients of `rows`, each batch in its own transaction.
+
+    A row is a dict: "record_id" (the client's id where the rows come from), optionally
+    "changed_at" (when it last changed there), and client fields by name (LOADABLE_FIELDS), with
+    valid Python values (validate first, e.g. with the file import's preview). New clients join
+    `team_id`. A row the database refuses fails its batch with BulkLoadError; earlier batches stay.
+    """
+    started = time.perf_counter()
+    now = now or timezone.now()
+    report = BulkLoadReport()
+    for batch in _batches(rows, batch_size):
+        fields = _fields_of(batch)
+        with transaction.atomic():
+            if copy_supported():
+                created, updated = _load_with_copy(source_key, team_id, batch, fields, now)
+            else:
+                created, updated = _load_with_orm(source_key, team_id, batch, fields, now)
+        report.rows += len(batch)
+        report.created += created
+        report.updated += updated
+        report.unchanged += len(batch) - created - updated
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _batches(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _fields_of(batch: list[Mapping[str, Any]]) -> list[str]:
+    named = set().union(*(row.keys() for row in batch)) - {"record_id", "changed_at"}
+    unknown = named - set(LOADABLE_FIELDS)
+    if unknown:
+        raise BulkLoadError(f"not client fields a bulk load writes: {sorted(unknown)}")
+    ids = [row.get("record_id") for row in batch]
+    if not all(isinstance(record_id, str) and record_id for record_id in ids):
+        raise BulkLoadError("every row needs a record_id (a non-empty string)")
+    if len(set(ids)) != len(ids):
+        raise BulkLoadError("a record_id appears twice in one batch")
+    # The name fields always travel: search_name is made from them.
+    return sorted(named | {"first_name", "last_name_prefix", "last_name"})
+
+
+def _staged(row: Mapping[str, Any], fields: list[str]) -> dict:
+    # A field a row leaves out gets its default, as in a new Client().
+    staged = {name: row[name] if name in row else _DEFAULTS[name] for name in fields}
+    staged["source_record_id"] = row["record_id"]
+    staged["source_changed_at"] = row.get("changed_at")
+    staged["search_name"] = search_text(f"{staged['first_name']} {staged['last_name_prefix']} {staged['last_name']}")
+    return staged
+
+
+def _load_with_copy(source_key: str, team_id: int, batch, fields: list[str], now: datetime) -> tuple[int, int]:
+    quote = connection.ops.quote_name
+    table = quote(Client._meta.db_table)
+    staged_fields = [
+        Client._meta.get_field(name) for name in [*fields, "source_record_id", "source_changed_at", "search_name"]
+    ]
+    staged_columns = [field.column for field in staged_fields]
+    staging = "steward_bulk_load"
+    compared = [*fields, "source_changed_at"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "  # noqa: S608 - quoted model names
+            f"SELECT {', '.join(map(quote, staged_columns))} FROM {table} WITH NO DATA"
+        )
+        copy_rows(cursor, staging, staged_fields, [_staged(row, fields) for row in batch])
+        # Clients this source loaded before, whose values changed, and that no sync consolidates.
+        assignments = ", ".join(f"{quote(name)} = s.{quote(name)}" for name in [*compared, "search_name"])
+        cursor.execute(
+            f"UPDATE {table} AS c SET {assignments}, fetched_at = %s, updated_at = %s "  # noqa: S608 - as above
+            f"FROM {staging} AS s WHERE c.source = %s AND c.source_record_id = s.source_record_id "
+            f"AND ({', '.join(f'c.{quote(n)}' for n in compared)}) "
+            f"IS DISTINCT FROM ({', '.join(f's.{quote(n)}' for n in compared)}) "
+            f"AND NOT EXISTS (SELECT 1 FROM {quote(SourceRecord._meta.db_table)} r WHERE r.client_id = c.id)",
+            [now, now, source_key],
+        )
+        updated = cursor.rowcount
+        # New clients: every other column as a new Client() would have it.
+        columns, select, params = [], [], []
+        for field in Client._meta.concrete_fields:
+            if field.primary_key:
+                continue
+            columns.append(quote(field.column))
+            if field.column in staged_columns:
+                select.append(f"s.{quote(field.column)}")
+                continue
+            if field.attname in ("created_at", "updated_at", "fetched_at"):
+                value = now
+            elif field.attname == "source":
+                value = source_key
+            elif field.attname == "team_id":
+                value = team_id
+            else:
+                value = field.get_db_prep_save(_plain_default(field), connection)
+            select.append(f"%s::{field.db_type(connection)}" if field.db_type(connection) else "%s")
+            params.append(value)
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(select)} FROM {staging} AS s "  # noqa: S608 - as above
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} c "
+            f"WHERE c.source = %s AND c.source_record_id = s.source_record_id)",
+            [*params, source_key],
+        )
+        created = cursor.rowcount
+        cursor.execute(f"DROP TABLE {staging}")
+    return created, updated
+
+
+def _plain_default(field):
+    default = field.get_default()
+    return getattr(default, "value", default)  # a TextChoices member: its text
+
+
+_DEFAULTS = {name: _plain_default(Client._meta.get_field(name)) for name in LOADABLE_FIELDS}
+
+
+def _load_with_orm(source_key: str, team_id: int, batch, fields: list[str], now: datetime) -> tuple[int, int]:
+    record_ids = [row["record_id"] for row in batch]
+    existing = {
+        client.source_record_id: client
+        for client in Client.objects.filter(source=source_key, source_record_id__in=record_ids)
+    }
+    consolidated = set(
+        SourceRecord.objects.filter(client__in=list(existing.values())).values_list("client_id", flat=True)
+    )
+    compared = [*fields, "source_changed_at"]
+    to_create, to_update = [], []
+    for row in batch:
+        staged = _staged(row, fields)
+        client = existing.get(row["record_id"])
+        if client is None:
+            to_create.append(Client(**staged, source=source_key, team_id=team_id, fetched_at=now))
+        elif client.pk not in consolidated and any(getattr(client, name) != staged[name] for name in compared):
+            for name in [*compared, "search_name"]:
+                setattr(client, name, staged[name])
+            client.fetched_at = client.updated_at = now
+            to_update.append(client)
+    Client.objects.bulk_create(to_create, batch_size=500)
+    Client.objects.bulk_update(to_update, [*compared, "search_name", "fetched_at", "updated_at"], batch_size=500)
+    return len(to_create), len(to_update)

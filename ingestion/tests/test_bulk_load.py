@@ -1,0 +1,122 @@
+"""Loading a whole book of client rows at once: created once, updated when changed, never duplicated."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+from django.utils import timezone
+
+from clients.models import Client
+from ingestion.models import SourceRecord
+from ingestion.services.bulk_load import BulkLoadError, client_row_from_values, clients_bulk_load
+
+pytestmark = pytest.mark.django_db
+
+CHANGED = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def rows(count=3, **overrides):
+    return [
+        {
+            "record_id": f"BO-{number}",
+            "changed_at": CHANGED,
+            "first_name": "Zoë",
+            "last_name_prefix": "van den",
+            "last_name": f"Berg{number}",
+            "birth_date": date(1980, 1, number + 1),
+            "email": f"zoe{number}@example.nl",
+            "postcode": "3511 AB",
+            "city": "Utrecht",
+            **overrides,
+        }
+        for number in range(count)
+    ]
+
+
+def load(team, book, **options):
+    return clients_bulk_load(source_key="backoffice", team_id=team.pk, rows=book, **options)
+
+
+def test_a_first_load_creates_every_client_with_its_origin_and_search_name(team):
+    report = load(team, rows(3))
+    assert (report.rows, report.created, report.updated, report.unchanged) == (3, 3, 0, 0)
+    client = Client.objects.get(source_record_id="BO-1")
+    assert (client.source, client.team, client.source_changed_at) == ("backoffice", team, CHANGED)
+    assert (client.first_name, client.last_name, client.birth_date) == ("Zoë", "Berg1", date(1980, 1, 2))
+    assert client.search_name == "zoe van den berg1"  # as Client.save() would have made it
+    assert client.fetched_at is not None and client.created_at is not None
+    assert client.gender == Client._meta.get_field("gender").get_default()  # a column no row names
+
+
+def test_loading_the_same_rows_again_changes_nothing(team):
+    load(team, rows(3))
+    before = list(Client.objects.order_by("pk").values())
+    report = load(team, rows(3), now=timezone.now())
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 3)
+    assert list(Client.objects.order_by("pk").values()) == before
+
+
+def test_a_changed_row_updates_only_its_client(team):
+    load(team, rows(3))
+    changed = rows(3)
+    changed[1]["city"] = "Zwolle"
+    report = load(team, changed)
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 2)
+    assert list(Client.objects.order_by("source_record_id").values_list("city", flat=True)) == [
+        "Utrecht",
+        "Zwolle",
+        "Utrecht",
+    ]
+
+
+def test_a_client_that_syncs_consolidate_is_left_to_the_sync_engine(team):
+    load(team, rows(2))
+    client = Client.objects.get(source_record_id="BO-0")
+    SourceRecord.objects.create(
+        source_key="crm",
+        record_id="1",
+        client=client,
+        values={},
+        content_hash="x",
+        changed_at=CHANGED,
+        fetched_at=CHANGED,
+    )
+    report = load(team, rows(2, city="Zwolle"))
+    assert (report.updated, report.unchanged) == (1, 1)
+    assert Client.objects.get(source_record_id="BO-0").city == "Utrecht"
+
+
+def test_rows_are_loaded_in_batches_and_each_batch_commits_on_its_own(team):
+    report = load(team, rows(7), batch_size=3)
+    assert (report.rows, report.created) == (7, 7)
+    assert Client.objects.filter(source="backoffice").count() == 7
+
+
+@pytest.mark.parametrize(
+    ("book", "message"),
+    [
+        (rows(1, bsn="111222333"), "not client fields"),
+        (rows(1, income=1), "not client fields"),
+        ([{"first_name": "Sanne"}], "record_id"),
+        (rows(1) + rows(1), "twice"),
+    ],
+)
+def test_rows_that_cannot_be_loaded_are_refused_with_the_reason(team, book, message):
+    with pytest.raises(BulkLoadError, match=message):
+        load(team, book)
+    assert not Client.objects.exists()
+
+
+def test_mapped_values_become_a_loadable_row():
+    row = client_row_from_values(
+        record_id="7",
+        values={"client.first_name": "Sanne", "client.birth_date": "1984-03-12", "client.postcode": "3511 AB"},
+    )
+    assert row == {
+        "record_id": "7",
+        "changed_at": None,
+        "first_name": "Sanne",
+        "birth_date": date(1984, 3, 12),
+        "postcode": "3511 AB",
+    }
+    with pytest.raises(BulkLoadError, match=r"income\.gross_annual_amount"):
+        client_row_from_values(record_id="7", values={"income.gross_annual_amount": "52000.00"})
