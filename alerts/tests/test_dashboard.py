@@ -139,3 +139,11 @@ def test_new_urgent_alerts_show_as_a_badge_until_the_dashboard_is_seen(client, a
     assert re.search(r'data-testid="badge-alerts"[^>]*>2<', client.get(reverse("clients:list")).content.decode())
     client.get(reverse("alerts:dashboard"))
     assert 'data-testid="badge-alerts"' not in client.get(reverse("clients:list")).content.decode()
+
+
+def test_large_ids_are_written_without_thousand_separators(client, advisor):
+    person = ClientFactory(team=advisor.team, advisor=advisor, household=None)
+    alert = make_alert(person, id=123456)
+    client.force_login(advisor)
+    html = client.get(reverse("alerts:dashboard")).content.decode()
+    assert f'value="{alert.pk}"' in html and 'data-alert="123456"' in html

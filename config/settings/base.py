@@ -189,7 +189,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Amsterdam"
 USE_I18N = True
 USE_TZ = True
-USE_THOUSAND_SEPARATOR = True
+# Off: with it, every integer a template prints is localised, ids in HTML attributes included
+# ("2,429" in a checkbox value). Amounts are formatted explicitly (EUR via Babel, see the `euro` filter).
+USE_THOUSAND_SEPARATOR = False
 FORMAT_MODULE_PATH = ["config.formats"]
 
 # --- Static files and forms -----------------------------------------------------------------------
