@@ -189,9 +189,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Amsterdam"
 USE_I18N = True
 USE_TZ = True
-# Off: with it, every integer a template prints is localised, ids in HTML attributes included
-# ("2,429" in a checkbox value). Amounts are formatted explicitly (EUR via Babel, see the `euro` filter).
-USE_THOUSAND_SEPARATOR = False
+# Numbers read and shown the Dutch way (64.000). Ids in HTML attributes and URLs must then be written
+# with `|unlocalize`, or "2,429" ends up in a checkbox value (a test with large ids guards it).
+USE_THOUSAND_SEPARATOR = True
 FORMAT_MODULE_PATH = ["config.formats"]
 
 # --- Static files and forms -----------------------------------------------------------------------
