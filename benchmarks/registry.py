@@ -29,6 +29,9 @@ class Measurement:
     seconds: float
     count: int
     extra: dict = field(default_factory=dict)  # scenario-specific figures, printed and kept in the JSON
+    # When the work ran in processes of its own (memory_sync's probes): their peak, reported instead
+    # of the peak of the scenario's process.
+    peak_rss_mb: float | None = None
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def run_scenario(scenario: Scenario, context: Context) -> Result:
         runs_seconds=[round(m.seconds, 3) for m in measurements],
         seconds=round(seconds, 3),
         throughput=round(median.count / seconds, 1) if seconds else 0.0,
-        peak_rss_mb=peak,
+        peak_rss_mb=median.peak_rss_mb if median.peak_rss_mb is not None else peak,
         rss_before_mb=rss_before,
         extra=median.extra,
         cap_note=scenario.cap_note if median.count < context.size else "",

@@ -187,6 +187,16 @@ def copy_rows(cursor, table: str, fields: list[models.Field], rows: list[dict]) 
             write_row(values)
 
 
+def copy_tuples(cursor, table: str, columns: list[str], rows) -> None:
+    """COPY rows given as tuples of COPY-ready values (text for JSON and datetimes) into `table`."""
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(table)} ({', '.join(map(quote, columns))}) FROM STDIN"
+    with _logged(cursor, sql), connection.wrap_database_errors, cursor.copy(sql) as copy:
+        write_row = copy.write_row
+        for row in rows:
+            write_row(row)
+
+
 def ids_reserve(model: type[models.Model], count: int) -> list[int]:
     """The next `count` ids of the model's sequence (PostgreSQL), so children can name their parent."""
     if not count:

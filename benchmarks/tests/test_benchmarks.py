@@ -39,7 +39,7 @@ def test_every_scenario_produces_its_figures_and_leaves_nothing_behind(no_hand_o
         assert result.count > 0 and result.seconds > 0 and result.throughput > 0
         assert result.peak_rss_mb > 0 and len(result.runs_seconds) == 1
     assert results["ingestion"].count == TINY
-    assert results["ingestion"].extra["new_clients"] + results["ingestion"].extra["to_review"] <= TINY
+    assert results["ingestion"].extra["new_records"] == TINY
     for name in ("ingestion", "bulk_load_staging"):
         assert results[name].baseline_seconds > 0 and results[name].ratio > 0
         assert results[name].baseline["sample_count"] == TINY
@@ -71,7 +71,7 @@ def result(name="ingestion", **overrides):
         "baseline": {"method": "one save() per record", "sample_count": 1000, "sample_seconds": 15.0},
         "peak_rss_mb": 180.0,
         "rss_before_mb": 120.0,
-        "extra": {"new_clients": 19_990},
+        "extra": {"new_records": 20_000},
     }
     return Result(**{**values, **overrides})
 

@@ -10,9 +10,10 @@ and fuzzy match as usual.
 
 On PostgreSQL each batch is copied into a temporary staging table and applied with two set-based
 statements: an UPDATE of the clients this source loaded before whose values changed, and an INSERT
-of the new ones. A client is known by (source key, record id), so loading the same rows again
-changes nothing. Clients that syncs have consolidated (they have source records) are left to the
-engine: there, precedence decides every field.
+of the new ones (the batch's known client ids are read first, so both join on the primary key). A
+client is known by (source key, record id), so loading the same rows again changes nothing. Clients
+that syncs have consolidated (they have source records) are left to the engine: there, precedence
+decides every field.
 
 Why not `INSERT ... ON CONFLICT`: it needs a unique index on (source, source_record_id), which
 the clients table does not have yet; with it, the two statements become one (see
@@ -27,9 +28,10 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from clients.bulk import copy_rows, copy_supported
+from clients.bulk import EqualsAny, copy_supported, copy_tuples
 from clients.models import Client
 
 from ..models import SourceRecord
@@ -124,6 +126,7 @@ def _fields_of(batch: list[Mapping[str, Any]]) -> list[str]:
 
 
 def _staged(row: Mapping[str, Any], fields: list[str]) -> dict:
+    """A row as the ORM path writes it (the COPY path builds the same values as a tuple)."""
     # A field a row leaves out gets its default, as in a new Client().
     staged = {name: row[name] if name in row else _DEFAULTS[name] for name in fields}
     staged["source_record_id"] = row["record_id"]
@@ -132,58 +135,89 @@ def _staged(row: Mapping[str, Any], fields: list[str]) -> dict:
     return staged
 
 
+def _existing_ids(source_key: str, record_ids: list[str]) -> dict[str, int]:
+    """The clients this source loaded before, of these record ids: one query for the batch."""
+    return dict(
+        Client.objects.filter(EqualsAny(F("source_record_id"), record_ids), source=source_key).values_list(
+            "source_record_id", "id"
+        )
+    )
+
+
 def _load_with_copy(source_key: str, team_id: int, batch, fields: list[str], now: datetime) -> tuple[int, int]:
     quote = connection.ops.quote_name
     table = quote(Client._meta.db_table)
-    staged_fields = [
-        Client._meta.get_field(name) for name in [*fields, "source_record_id", "source_changed_at", "search_name"]
+    # Known clients carry their id into the staging table, so both statements below join on the
+    # primary key: the planner never has to guess how many rows of this source there are (rows
+    # loaded moments ago are not in its statistics yet, and a wrong guess made a reload quadratic).
+    existing = _existing_ids(source_key, [row["record_id"] for row in batch])
+    staged_columns = [
+        Client._meta.get_field(name).column
+        for name in ["id", *fields, "source_record_id", "source_changed_at", "search_name"]
     ]
-    staged_columns = [field.column for field in staged_fields]
     staging = "steward_bulk_load"
     compared = [*fields, "source_changed_at"]
+    defaults = [_DEFAULTS[name] for name in fields]
+    name_at = [fields.index(name) for name in ("first_name", "last_name_prefix", "last_name")]
+
+    def staged():  # tuples in staged_columns' order, built as they are copied
+        for row in batch:
+            values = [row.get(name, default) for name, default in zip(fields, defaults, strict=True)]
+            changed_at = row.get("changed_at")
+            yield (
+                existing.get(row["record_id"]),
+                *values,
+                row["record_id"],
+                None if changed_at is None else changed_at.isoformat(),
+                search_text(" ".join(values[index] for index in name_at)),
+            )
+
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "  # noqa: S608 - quoted model names
             f"SELECT {', '.join(map(quote, staged_columns))} FROM {table} WITH NO DATA"
         )
-        copy_rows(cursor, staging, staged_fields, [_staged(row, fields) for row in batch])
-        # Clients this source loaded before, whose values changed, and that no sync consolidates.
-        assignments = ", ".join(f"{quote(name)} = s.{quote(name)}" for name in [*compared, "search_name"])
-        cursor.execute(
-            f"UPDATE {table} AS c SET {assignments}, fetched_at = %s, updated_at = %s "  # noqa: S608 - as above
-            f"FROM {staging} AS s WHERE c.source = %s AND c.source_record_id = s.source_record_id "
-            f"AND ({', '.join(f'c.{quote(n)}' for n in compared)}) "
-            f"IS DISTINCT FROM ({', '.join(f's.{quote(n)}' for n in compared)}) "
-            f"AND NOT EXISTS (SELECT 1 FROM {quote(SourceRecord._meta.db_table)} r WHERE r.client_id = c.id)",
-            [now, now, source_key],
-        )
-        updated = cursor.rowcount
-        # New clients: every other column as a new Client() would have it.
-        columns, select, params = [], [], []
-        for field in Client._meta.concrete_fields:
-            if field.primary_key:
-                continue
-            columns.append(quote(field.column))
-            if field.column in staged_columns:
-                select.append(f"s.{quote(field.column)}")
-                continue
-            if field.attname in ("created_at", "updated_at", "fetched_at"):
-                value = now
-            elif field.attname == "source":
-                value = source_key
-            elif field.attname == "team_id":
-                value = team_id
-            else:
-                value = field.get_db_prep_save(_plain_default(field), connection)
-            select.append(f"%s::{field.db_type(connection)}" if field.db_type(connection) else "%s")
-            params.append(value)
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(select)} FROM {staging} AS s "  # noqa: S608 - as above
-            f"WHERE NOT EXISTS (SELECT 1 FROM {table} c "
-            f"WHERE c.source = %s AND c.source_record_id = s.source_record_id)",
-            [*params, source_key],
-        )
-        created = cursor.rowcount
+        copy_tuples(cursor, staging, staged_columns, staged())
+        updated = 0
+        if existing:
+            # Changed values of clients this source loaded before, unless syncs consolidate them.
+            assignments = ", ".join(f"{quote(name)} = s.{quote(name)}" for name in [*compared, "search_name"])
+            cursor.execute(
+                f"UPDATE {table} AS c SET {assignments}, fetched_at = %s, updated_at = %s "  # noqa: S608 - as above
+                f"FROM {staging} AS s WHERE c.id = s.id "
+                f"AND ({', '.join(f'c.{quote(n)}' for n in compared)}) "
+                f"IS DISTINCT FROM ({', '.join(f's.{quote(n)}' for n in compared)}) "
+                f"AND NOT EXISTS (SELECT 1 FROM {quote(SourceRecord._meta.db_table)} r WHERE r.client_id = c.id)",
+                [now, now],
+            )
+            updated = cursor.rowcount
+        created = 0
+        if len(existing) < len(batch):
+            # New clients: every other column as a new Client() would have it.
+            columns, select, params = [], [], []
+            for field in Client._meta.concrete_fields:
+                if field.primary_key:
+                    continue
+                columns.append(quote(field.column))
+                if field.column in staged_columns:
+                    select.append(f"s.{quote(field.column)}")
+                    continue
+                if field.attname in ("created_at", "updated_at", "fetched_at"):
+                    value = now
+                elif field.attname == "source":
+                    value = source_key
+                elif field.attname == "team_id":
+                    value = team_id
+                else:
+                    value = field.get_db_prep_save(_plain_default(field), connection)
+                select.append(f"%s::{field.db_type(connection)}")
+                params.append(value)
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - as above
+                f"SELECT {', '.join(select)} FROM {staging} AS s WHERE s.id IS NULL",
+                params,
+            )
+            created = cursor.rowcount
         cursor.execute(f"DROP TABLE {staging}")
     return created, updated
 

@@ -85,7 +85,7 @@ def _target_entity(target: str) -> str:
     return TARGETS[target][0].key
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def _python_value_cached(target: str, kind: type, value):
     return _target_field(target)[1].to_python(value)
 

@@ -283,7 +283,7 @@ def records_apply(
 
 
 def changed_clients_hand_off(client_ids: set[int]) -> None:
-    """After the page commits, the changed clients flow on to the next steps (enrichment, framework).
+    """After the batch commits, the changed clients flow on to the next steps (enrichment, framework).
 
     The steps are named in settings.STEWARD_AFTER_SYNC_TASKS as Celery task paths, so this step
     never imports a later one; each task takes a list of client ids.
