@@ -1,0 +1,2 @@
+"""Follow-up's writes: playbooks (playbooks.py), planning (planning.py), sending (sending.py), the
+client's responses (responses.py)."""
