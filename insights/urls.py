@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "insights"
+
+urlpatterns = [
+    path("", views.index_view, name="index"),
+    path("retention/", views.retention_view, name="retention"),
+    path("export/<slug:table>.csv", views.export_view, name="export"),
+]
