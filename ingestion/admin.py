@@ -18,6 +18,7 @@ from .models import (
     Source,
     SourceRecord,
     SyncRun,
+    TaskAttempt,
     WebhookEvent,
 )
 from .services.sources import source_credentials_set, source_schedule_save
@@ -202,3 +203,28 @@ class FileImportAdmin(ReadOnlyAdmin):
     list_display = ["source", "original_filename", "status", "uploaded_by", "created_at", "sync_run"]
     list_filter = ["source", "status"]
     exclude = ["content"]
+
+
+@admin.register(TaskAttempt)
+class TaskAttemptAdmin(admin.ModelAdmin):
+    """Attempts counted in PostgreSQL; the stopped ones (dead letters) wait here for an admin."""
+
+    list_display = ("task", "key", "attempts", "last_attempt_at", "dead_lettered_at", "last_error_short")
+    list_filter = (("dead_lettered_at", admin.EmptyFieldListFilter), "task")
+    readonly_fields = ("task", "key", "attempts", "last_error", "last_attempt_at", "dead_lettered_at")
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("last error"))
+    def last_error_short(self, obj):
+        return obj.last_error[:120]
+
+    @admin.action(description=_("Retry the selected stopped tasks"))
+    def retry(self, request, queryset):
+        from .services.reliability import task_attempt_retry
+
+        for attempt in queryset:  # a handful, picked by hand
+            task_attempt_retry(attempt=attempt)
+        self.message_user(request, _("Retried %(count)d tasks.") % {"count": queryset.count()})

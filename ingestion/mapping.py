@@ -7,7 +7,7 @@ it and the rest of the page lands.
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -307,15 +307,46 @@ def map_record(data: dict, rules: "list[MappingRule] | CompiledRules") -> dict[s
             if rule.required:
                 raise MappingError(f"{rule.target}: required field {rule.source_path!r} is missing")
             continue
+        if type(raw) is str:
+            # Most raw values repeat across a source (names, cities, dates, amounts): the stored
+            # JSON value of a string is remembered per rule. Errors are not remembered, so a bad
+            # value raises below exactly as before.
+            stored = rule.stored.get(raw, MISSING)
+            if stored is not MISSING:
+                if stored is not _EMPTY:
+                    values[rule.target] = stored
+                continue
         try:
             value = rule.check(rule.transform(raw))
         except ValidationError as error:
             raise MappingError(f"{rule.target}: {' '.join(error.messages)} (got {str(raw)[:60]!r})") from error
         except (ValueError, InvalidOperation, TypeError, ArithmeticError) as error:
             raise MappingError(f"{rule.target}: {error or 'unreadable value'} (got {str(raw)[:60]!r})") from error
-        if not _is_empty(value):
-            values[rule.target] = to_json_value(value)
+        if isinstance(value, str) and not storable_text(value):
+            raise MappingError(f"{rule.target}: text with invalid Unicode or a NUL character (got {value[:60]!r})")
+        stored = _EMPTY if _is_empty(value) else to_json_value(value)
+        if type(raw) is str and len(rule.stored) < CHECKED_VALUES_PER_TARGET:
+            rule.stored[raw] = stored
+        if stored is not _EMPTY:
+            values[rule.target] = stored
     return values
+
+
+_EMPTY = object()  # a remembered value that maps to nothing (see map_record)
+
+
+def storable_text(text: str) -> bool:
+    """Whether a database can store this text: no lone UTF-16 surrogates, no NUL (PostgreSQL refuses both).
+
+    Checked while mapping, so such a value quarantines its record instead of failing its batch.
+    """
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- Compiled rules -------------------------------------------------------------------------------
@@ -336,6 +367,9 @@ class CompiledRule:
     read: Callable[[Any], Any]
     transform: Callable[[Any], Any]
     check: Callable[[Any], Any]
+    # raw text -> its stored JSON value, bounded (CHECKED_VALUES_PER_TARGET); only when every step
+    # is a pure function of the text, which holds for every transform (they take no clock, no state).
+    stored: dict = field(default_factory=dict)
 
 
 class CompiledRules(tuple):

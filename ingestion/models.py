@@ -184,10 +184,8 @@ class SourceRecord(models.Model):
         verbose_name = _("source record")
         verbose_name_plural = _("source records")
         constraints = [models.UniqueConstraint(fields=["source_key", "record_id"], name="source_record_unique")]
-        indexes = [
-            # Recomputing a client's winners reads all its records.
-            models.Index(fields=["client"], name="source_record_client_idx"),
-        ]
+        # Recomputing a client's winners reads all its records: the foreign key's own index serves
+        # that (a second index on `client`, as before, only cost every sync's inserts).
 
     def __str__(self):
         return f"{self.source_key}:{self.record_id}"
@@ -303,6 +301,32 @@ class SyncRun(models.Model):
         if not self.expected_records:
             return None
         return min(100, round(100 * self.fetched / self.expected_records))
+
+
+class SyncRunPart(models.Model):
+    """One range of a partitioned full sync (services/sync_partitions.py), read by a worker of its own.
+
+    Each range keeps its own resume cursor, committed with every batch it writes, as a plain sync
+    keeps the source's: a worker killed mid-range resumes exactly after its last batch. The run
+    finishes (watermark, lock released) when its last range does.
+    """
+
+    run = models.ForeignKey(SyncRun, related_name="parts", on_delete=models.CASCADE)
+    index = models.PositiveSmallIntegerField()
+    start_cursor = models.TextField(blank=True)  # "" reads from the very beginning
+    cursor = models.TextField(blank=True)  # where to resume: the next cursor of the last committed batch
+    high_water = models.DateTimeField(null=True, blank=True)  # the latest change this range has seen
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lock_token = models.CharField(max_length=36)  # the source lock the run holds (Source.lock_token)
+
+    class Meta:
+        verbose_name = _("sync run part")
+        verbose_name_plural = _("sync run parts")
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="sync_run_part_unique")]
+
+    def __str__(self):
+        return f"{self.run} part {self.index}"
 
 
 class QuarantinedRecord(models.Model):
@@ -446,3 +470,36 @@ class FileImport(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status not in (self.Status.APPLIED, self.Status.CANCELLED)
+
+
+class TaskAttempt(models.Model):
+    """How often one unit of background work has been tried since it last succeeded.
+
+    Counted here, in PostgreSQL, because Celery's own retry count travels in the message: a worker
+    killed mid-task, or a Redis that lost its queue, forgets it, and a task that crashes its worker
+    every time would then be redelivered forever. Counted when an attempt *starts* (committed
+    before the work), so attempts that never got to report failing count too. Past the limit the
+    work is dead-lettered: it stops, and admins see it on the Sources page and in Django admin.
+    """
+
+    task = models.CharField(_("task"), max_length=100)
+    key = models.CharField(_("work"), max_length=200, help_text=_("What the task works on, e.g. 'source:3'."))
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    dead_lettered_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stopped task")
+        verbose_name_plural = _("stopped tasks")
+        ordering = ["-last_attempt_at"]
+        constraints = [models.UniqueConstraint(fields=["task", "key"], name="task_attempt_unique")]
+        indexes = [
+            # The Sources page and admin list the dead letters.
+            models.Index(
+                fields=["dead_lettered_at"], name="task_attempt_dead_idx", condition=Q(dead_lettered_at__isnull=False)
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.task} {self.key}: {self.attempts}"

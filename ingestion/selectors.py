@@ -4,7 +4,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 
 from clients.models import Client
 
-from .models import DataConflict, MatchCandidate, QuarantinedRecord, Source, SourceRecord, SyncRun
+from .models import DataConflict, MatchCandidate, QuarantinedRecord, Source, SourceRecord, SyncRun, TaskAttempt
 
 
 def sources_overview():
@@ -33,6 +33,16 @@ def sources_overview():
         source.latest_run = runs.get(source.latest_run_id)
         source.record_count = record_counts.get(source.key, 0)
     return sources
+
+
+def dead_letters():
+    """Background work that stopped after too many attempts, newest first: an admin has to look."""
+    stopped = list(TaskAttempt.objects.filter(dead_lettered_at__isnull=False).order_by("-dead_lettered_at"))
+    names = dict(Source.objects.values_list("pk", "name"))
+    for attempt in stopped:
+        kind, _, pk = attempt.key.partition(":")
+        attempt.label = names.get(int(pk), attempt.key) if kind == "source" and pk.isdigit() else attempt.key
+    return stopped
 
 
 def source_runs(source: Source, limit: int = 25):

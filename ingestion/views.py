@@ -15,6 +15,7 @@ from .forms import MatchDecisionForm, QuarantineFixForm
 from .mapping import MappingError
 from .models import MatchCandidate, QuarantinedRecord, Source, SyncRun, WebhookEvent
 from .selectors import (
+    dead_letters,
     match_candidates_pending,
     running_run,
     source_open_quarantine,
@@ -39,7 +40,7 @@ def source_list_view(request):
     return render(
         request,
         "ingestion/source_list.html",
-        {"sources": sources_overview(), "pending_matches": pending_matches},
+        {"sources": sources_overview(), "pending_matches": pending_matches, "dead_letters": dead_letters()},
     )
 
 

@@ -160,6 +160,15 @@ class Connector(ABC):
     def list_all_ids(self) -> Iterator[str]:
         """Every live (not archived) record id, for periodic deletion reconciliation."""
 
+    def partition_cursors(self, parts: int) -> list[str] | None:
+        """Start cursors that split a full sync into `parts` ranges read side by side, or None.
+
+        Each range's pages end where the next range starts (its last page has no next cursor),
+        so the ranges together read exactly what one full sync from `cursor=None` reads. None:
+        this source cannot be split (the sync then runs as one range).
+        """
+        return None
+
     def iter_pages(self, modified_since: datetime | None = None) -> Iterator[Page]:
         """Every page of one sync run, for callers that do not need to stop between pages."""
         cursor: str | None = None

@@ -170,6 +170,37 @@ class HubSpotConnector(Connector):
             if not after:
                 return
 
+    def partition_cursors(self, parts: int) -> list[str] | None:
+        """Split a full sync by ranges of contact id: the list endpoint pages in id order, and
+        `after` is the id the next page starts from. The live contacts' lowest and highest ids
+        (two requests) bound the ranges; the last range also reads the archived contacts."""
+        if parts < 2:
+            return None
+        first = self.http.request_json(
+            "GET", CONTACTS, params={"limit": 1, "archived": "false", "properties": "hs_object_id"}
+        ).data
+        last = self.http.request_json(
+            "POST",
+            SEARCH,
+            json_body={
+                "sorts": [{"propertyName": "hs_object_id", "direction": "DESCENDING"}],
+                "properties": ["hs_object_id"],
+                "limit": 1,
+            },
+        ).data
+        lowest, highest = _first_numeric_id(first), _first_numeric_id(last)
+        if lowest is None or highest is None or highest - lowest < parts:
+            return None
+        step = (highest + 1 - lowest) // parts
+        bounds = [lowest + step * index for index in range(parts)]
+        cursors = []
+        for index, start in enumerate(bounds):
+            state: dict[str, Any] = {"mode": "list", "archived": False, "after": str(start)}
+            if index + 1 < parts:
+                state["before"] = bounds[index + 1]  # ids from here on belong to the next range
+            cursors.append(_encode_cursor(state))
+        return cursors
+
     # -- full sync --
 
     def _list_page(self, state: dict[str, Any]) -> Page:
@@ -182,6 +213,15 @@ class HubSpotConnector(Connector):
         body = self.http.request_json("GET", CONTACTS, params=params).data
         results, after = _results_and_after(body)
         records, rejected = _read_objects(results)
+        before = state.get("before")
+        if before is not None:
+            # A range of a partitioned sync (see partition_cursors) ends where the next one starts.
+            records = [record for record in records if _id_below(record.record_id, before)]
+            rejected = [item for item in rejected if _id_below(item.record_id, before)]
+            if after and not _id_below(after, before):
+                after = None
+            if after is None:
+                return Page(records=records, next_cursor=None, rejected=rejected)
         if after:
             next_state: dict[str, Any] | None = {**state, "after": after}
         elif not state["archived"] and self.include_archived:
@@ -348,6 +388,23 @@ def _results_and_after(body: Any) -> tuple[list[Any], str | None]:
     if isinstance(paging, dict) and isinstance(paging.get("next"), dict):
         after = paging["next"].get("after")
     return body["results"], (str(after) if after not in (None, "") else None)
+
+
+def _first_numeric_id(body: Any) -> int | None:
+    results, _ = _results_and_after(body)
+    try:
+        return int(results[0]["id"]) if results else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _id_below(record_id: str | None, bound: int) -> bool:
+    """Whether a contact id falls before a range's end; an id that is no number stays in the range
+    that read it (HubSpot's ids are numbers; nothing is ever dropped for not being one)."""
+    try:
+        return int(record_id) < bound
+    except (TypeError, ValueError):
+        return True
 
 
 def _offset(after: str | None, fallback: int) -> int:

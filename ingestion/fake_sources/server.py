@@ -44,6 +44,11 @@ class Fault:
         return cls("hang", seconds=seconds)
 
     @classmethod
+    def slow(cls, seconds: float = 0.5) -> Fault:
+        """A slow but complete answer: wait `seconds` (within the client's timeout), then answer."""
+        return cls("hang", seconds=seconds)
+
+    @classmethod
     def truncated_body(cls) -> Fault:
         """Promise a longer Content-Length than is sent, then close the connection."""
         return cls("truncated")
@@ -80,6 +85,19 @@ class Fault:
         if name not in builders:
             raise ValueError(f"unknown fault {spec!r}")
         return builders[name]()
+
+
+class FaultScriptHooks:
+    """What a FakeServer asks its fault script; `fake_sources.faults.FaultScript` implements it."""
+
+    def fault_for(self, request: RecordedRequest) -> Fault | None:
+        return None
+
+    def transform(self, request: RecordedRequest, response: Response) -> Response:
+        return response
+
+    def served(self, server: FakeServer, request: RecordedRequest, response: Response) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -141,8 +159,11 @@ class FakeServer:
         rate_limit: RateLimit | None = None,
         faults: Mapping[int, Fault] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        script: FaultScriptHooks | None = None,
     ) -> None:
         self.host = host
+        # A fault script (`fake_sources.faults.FaultScript`) sees every request and answer.
+        self.script = script
         self.port = port
         self.rate_limit = rate_limit
         self.clock = clock
@@ -245,6 +266,8 @@ class FakeServer:
             )
             self.requests.append(request)
             fault = self._scripted.pop(number, None)
+            if fault is None and self.script is not None:
+                fault = self.script.fault_for(request)
             if fault is None and self._queued:
                 fault = self._queued.popleft()
             limited = fault is None and self._over_rate_limit()
@@ -253,7 +276,12 @@ class FakeServer:
         elif limited:
             self._send(handler, self.rate_limited(self.rate_limit.retry_after if self.rate_limit else None))
         else:
-            self._send(handler, self._safe_handle(request))
+            response = self._safe_handle(request)
+            if self.script is not None:
+                response = self.script.transform(request, response)
+            self._send(handler, response)
+            if self.script is not None:
+                self.script.served(self, request, response)
 
     def _safe_handle(self, request: RecordedRequest) -> Response:
         try:
@@ -279,7 +307,12 @@ class FakeServer:
         elif fault.kind == "hang":
             if self._stopping.wait(fault.seconds):
                 return
-            self._send(handler, self._safe_handle(request))
+            response = self._safe_handle(request)
+            if self.script is not None:
+                response = self.script.transform(request, response)
+            self._send(handler, response)
+            if self.script is not None:  # a slow page is still a page served
+                self.script.served(self, request, response)
         elif fault.kind == "truncated":
             handler.send_response(200)
             handler.send_header("Content-Type", "application/json")

@@ -25,6 +25,7 @@ from django.utils import timezone
 from clients.bulk import EqualsAny, rows_insert, rows_update
 from clients.models import Client, LoanPart, Mortgage
 from clients.provenance import Provenance
+from trust.privacy_bsn import bsn_blind_index, bsn_mask, bsn_unseal
 
 from ..matching import normalised_name
 from ..models import DataConflict, FieldPrecedence, SourceRecord
@@ -134,8 +135,10 @@ def _candidates(records: Iterable[RecordFacts]) -> dict[str, dict[str, list[Cand
         for target, value in record.values.items():
             if target not in TARGETS:
                 continue  # a mapping target that no longer exists
-            if target == "client.bsn" and not bsn_enabled:
-                continue  # no legal basis: the BSN is not processed at all
+            if target == "client.bsn":
+                if not bsn_enabled:
+                    continue  # no legal basis: the BSN is not processed at all
+                value = bsn_unseal(value)  # sealed at rest in the record (trust/privacy_bsn.py)
             candidate = _Value(record.source_key, value, record.changed_at, record.fetched_at, record.record_id)
             by_entity.setdefault(_target_entity(target), {}).setdefault(target, []).append(candidate)
     return by_entity
@@ -161,13 +164,15 @@ def _resolve(
             for loser in resolution.losers:
                 if loser.source not in latest_loser or loser.changed_at > latest_loser[loser.source].changed_at:
                     latest_loser[loser.source] = loser
+            # A conflict about the BSN is shown, and stored, with its last four digits only.
+            shown = bsn_mask if target == "client.bsn" else _display
             conflicts.extend(
                 {
                     "target": target,
                     "winning_source": resolution.winner.source,
-                    "winning_value": _display(resolution.winner.value),
+                    "winning_value": shown(resolution.winner.value),
                     "other_source": loser.source,
-                    "other_value": _display(loser.value),
+                    "other_value": shown(loser.value),
                     "other_changed_at": loser.changed_at,
                     "detected_at": now,
                 }
@@ -223,6 +228,7 @@ def _client_apply(
         changed = True
     if changed:
         row["search_name"] = search_text(f"{row['first_name']} {row['last_name_prefix']} {row['last_name']}")
+        row["bsn_blind_index"] = bsn_blind_index(row["bsn"])  # BSN search (trust/privacy_bsn.py)
         row["updated_at"] = now
     return changed
 
@@ -309,7 +315,11 @@ def unified_view_write(
             live = client_id in by_client if client_id in sourced_clients else None
             if _client_apply(row, resolved, live, entries, now):
                 changed_clients.append(row)
-        rows_update(Client, changed_clients, [*client_fields, "provenance", "search_name", "updated_at", "deleted_at"])
+        rows_update(
+            Client,
+            changed_clients,
+            [*client_fields, "provenance", "search_name", "bsn_blind_index", "updated_at", "deleted_at"],
+        )
     _slots_write(resolved_by_client, existing_ids=client_ids, retiring=retiring, now=now, entries=entries)
     if client_ids:
         DataConflict.objects.filter(EqualsAny(F("client_id"), client_ids)).delete()

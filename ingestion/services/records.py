@@ -7,8 +7,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from clients.audit_hook import written_by
 from clients.models import Client
 from clients.provenance import CLIENT, MANUAL
+from trust.privacy_bsn import source_values_protect
 
 from ..connectors.base import SourceRecord as FetchedRecord
 from ..connectors.base import parse_iso_datetime
@@ -24,7 +26,7 @@ def _personal_record_save(*, source_key: str, client: Client, values: dict, now:
         record_id=f"client-{client.pk}",
         defaults={"client": client, "values": {}, "content_hash": "", "changed_at": now, "fetched_at": now},
     )
-    record.values = {**record.values, **values}
+    record.values = source_values_protect({**record.values, **values})  # a BSN sealed (trust/privacy_bsn.py)
     record.content_hash = content_hash(record.values, False)
     record.changed_at = record.fetched_at = now
     record.deleted_at = None
@@ -46,9 +48,10 @@ def client_value_correct(*, client: Client, target: str, value, user) -> SourceR
     except (ValidationError, ValueError) as error:
         messages = error.messages if isinstance(error, ValidationError) else [str(error)]
         raise ValidationError({target: messages}) from error
-    return _personal_record_save(
-        source_key=MANUAL, client=client, values={target: to_json_value(cleaned)}, now=timezone.now()
-    )
+    with written_by(user=user):  # the audit trail names the advisor
+        return _personal_record_save(
+            source_key=MANUAL, client=client, values={target: to_json_value(cleaned)}, now=timezone.now()
+        )
 
 
 @transaction.atomic
@@ -128,7 +131,8 @@ def match_candidate_decide(*, candidate: MatchCandidate, link: bool, user) -> Cl
     MatchCandidate.objects.filter(source_record=record, status=MatchCandidate.Status.PENDING).exclude(
         pk=candidate.pk
     ).update(status=MatchCandidate.Status.KEPT_APART, decided_by=user, decided_at=now)
-    unified_view_recompute(client_ids={client.pk}, now=now)
+    with written_by(user=user):  # the audit trail names who decided
+        unified_view_recompute(client_ids={client.pk}, now=now)
     changed_clients_hand_off({client.pk})
     return client
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -32,6 +32,7 @@ from django.utils.module_loading import import_string
 from clients.bulk import EqualsAny, rows_insert, rows_update
 from clients.models import Client
 from clients.search import normalise_search_text
+from trust.privacy_bsn import source_values_for_hash, source_values_protect
 
 from .. import connectors
 from ..connectors.base import (
@@ -158,7 +159,8 @@ class PageOutcome:
 
 
 def content_hash(values: dict, archived: bool) -> str:
-    payload = json.dumps({"values": values, "archived": archived}, sort_keys=True, default=str)
+    # A sealed BSN counts by its blind index: its ciphertext differs on every sealing.
+    payload = json.dumps({"values": source_values_for_hash(values), "archived": archived}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -168,13 +170,27 @@ def mapping_rules(source: Source) -> list[MappingRule]:
 
 def _quarantine(source: Source, run: SyncRun | None, record_id, raw, reason: str) -> QuarantinedRecord:
     try:
-        json.dumps(raw)
+        # Kept as JSON only if PostgreSQL's jsonb takes it: no NUL, no lone surrogates, no NaN.
+        text = json.dumps(raw, ensure_ascii=False, allow_nan=False)
+        if "\\u0000" in text:
+            raise ValueError("a NUL character")
+        text.encode("utf-8")
         raw_json, raw_text = raw, ""
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         raw_json, raw_text = None, repr(raw)[:10000]
     return QuarantinedRecord(
-        source=source, run=run, record_id=record_id or "", raw=raw_json, raw_text=raw_text, reason=reason
+        source=source,
+        run=run,
+        record_id=_storable(record_id or "")[:100],
+        raw=raw_json,
+        raw_text=raw_text,
+        reason=_storable(reason),
     )
+
+
+def _storable(text: str) -> str:
+    """Text PostgreSQL accepts: a reason or id quoting a bad value may carry NUL or lone surrogates."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 SOURCE_RECORD_WRITTEN = ["values", "content_hash", "changed_at", "fetched_at", "deleted_at", "client"]
@@ -200,7 +216,8 @@ def records_apply(
         if outcome.high_water is None or record.changed_at > outcome.high_water:
             outcome.high_water = record.changed_at
         try:
-            values = {} if record.archived else map_record(record.data, rules)
+            # Stored without the BSN where the firm has no basis for it, sealed where it has (trust/privacy_bsn.py).
+            values = {} if record.archived else source_values_protect(map_record(record.data, rules))
         except MappingError as error:
             outcome.quarantine.append(_quarantine(source, run, record.record_id, record.data, error.reason))
             continue
@@ -329,11 +346,18 @@ def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, ent
     by_birth_date: dict = defaultdict(list)
     by_postcode: dict = defaultdict(list)
     if birth_dates or postcodes:
-        # Candidates for fuzzy matching share a birth date or a postcode (blocking keeps this one
-        # query, served by the birth date and postcode indexes).
-        for facts in Client.objects.filter(
-            EqualsAny(F("birth_date"), birth_dates) | EqualsAny(F("postcode"), postcodes), deleted_at__isnull=True
-        ).values_list(*MATCH_FIELDS):
+        # Candidates for fuzzy matching share a birth date or a postcode (blocking). One query per
+        # key, each an index-only scan of the covering birth date or postcode index (clients'
+        # MATCHING_COLUMNS): with `OR` PostgreSQL combines bitmaps and must read each candidate's
+        # row from the table, which in a book of a million clients is most of matching's time.
+        live = Client.objects.filter(deleted_at__isnull=True)
+        by_key = live.filter(EqualsAny(F("birth_date"), birth_dates)).values_list(*MATCH_FIELDS)
+        by_code = live.filter(EqualsAny(F("postcode"), postcodes)).values_list(*MATCH_FIELDS)
+        seen: set[int] = set()
+        for facts in by_key.union(by_code, all=True):
+            if facts[0] in seen:
+                continue  # shares both: found twice
+            seen.add(facts[0])
             client = _client_facts(facts)
             by_birth_date[client.birth_date].append((client, client))
             by_postcode[client.postcode].append((client, client))
@@ -422,9 +446,19 @@ def page_apply(*, source: Source, run: SyncRun, page: Page, rules: list[MappingR
 
 
 def pages_apply(
-    *, source: Source, run: SyncRun, pages: list[Page], rules: list[MappingRule] | CompiledRules, now: datetime
+    *,
+    source: Source,
+    run: SyncRun,
+    pages: list[Page],
+    rules: list[MappingRule] | CompiledRules,
+    now: datetime,
+    checkpoint=None,
 ) -> PageOutcome:
     """Apply fetched pages and checkpoint the cursor of the last one, in one transaction.
+
+    `checkpoint(next_cursor, outcome)`, when given, records the cursor instead of the source's
+    resume cursor (a range of a partitioned sync keeps its own, see sync_partitions.py); it runs
+    inside the batch's transaction, so cursor and data still commit together.
 
     If the batch as a whole hits a database error, it is split in halves, each retried in a
     savepoint, down to single records: one bad record is quarantined with the error while the rest
@@ -444,11 +478,14 @@ def pages_apply(
         outcome.quarantined += len(rejected)
         QuarantinedRecord.objects.bulk_create(outcome.quarantine)
 
-        high_water = max(filter(None, [source.resume_high_water, outcome.high_water]), default=None)
-        Source.objects.filter(pk=source.pk).update(
-            resume_cursor=next_cursor, resume_high_water=high_water, locked_at=now
-        )
-        source.resume_cursor, source.resume_high_water = next_cursor, high_water
+        if checkpoint is not None:
+            checkpoint(next_cursor, outcome)
+        else:
+            high_water = max(filter(None, [source.resume_high_water, outcome.high_water]), default=None)
+            Source.objects.filter(pk=source.pk).update(
+                resume_cursor=next_cursor, resume_high_water=high_water, locked_at=now
+            )
+            source.resume_cursor, source.resume_high_water = next_cursor, high_water
         SyncRun.objects.filter(pk=run.pk).update(
             pages=F("pages") + len(pages),
             fetched=F("fetched") + outcome.fetched,
@@ -463,13 +500,21 @@ def pages_apply(
     return outcome
 
 
+# What the database says about a record's data (a value too long or out of range, a constraint it
+# breaks): worth isolating the record that caused it. Anything else (the connection lost, PostgreSQL
+# restarting, a schema out of date) says nothing about the records: it fails the run, the batch and
+# its cursor roll back together, and the next run applies the batch again. Quarantining there would
+# write off good records as bad and move the cursor past them.
+RECORD_REFUSALS = (DataError, IntegrityError)
+
+
 def _records_apply_isolating(
     *, source: Source, run: SyncRun | None, records: list[FetchedRecord], rules: CompiledRules, now: datetime
 ) -> PageOutcome:
     try:
         with transaction.atomic():
             return records_apply(source=source, run=run, records=records, rules=rules, now=now)
-    except DatabaseError as error:
+    except RECORD_REFUSALS as error:
         if len(records) == 1:
             record = records[0]
             outcome = PageOutcome(fetched=1, quarantined=1)
@@ -597,14 +642,16 @@ def source_sync(*, source_id: int, trigger: str = SyncRun.Trigger.MANUAL, user=N
     return run
 
 
-def _pages_sync(*, source: Source, run: SyncRun, pages: Iterator[Page], rules: list[MappingRule]) -> None:
+def _pages_sync(
+    *, source: Source, run: SyncRun, pages: Iterator[Page], rules: list[MappingRule], checkpoint=None
+) -> None:
     """Apply the pages in batches of about RECORDS_PER_BATCH records, each checkpointed."""
     rules = compile_rules(tuple(rules))
     batch: list[Page] = []
     batch_ids: set[str] = set()
 
     def apply_batch() -> None:
-        pages_apply(source=source, run=run, pages=batch, rules=rules, now=timezone.now())
+        pages_apply(source=source, run=run, pages=batch, rules=rules, now=timezone.now(), checkpoint=checkpoint)
         batch.clear()
         batch_ids.clear()
 

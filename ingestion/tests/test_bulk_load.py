@@ -91,6 +91,22 @@ def test_rows_are_loaded_in_batches_and_each_batch_commits_on_its_own(team):
     assert Client.objects.filter(source="backoffice").count() == 7
 
 
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_postgresql_loads_each_batch_in_lanes_side_by_side(team):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the lanes are PostgreSQL's (COPY); elsewhere a load runs as one lane")
+    first = load(team, rows(9), batch_size=4)
+    assert (first.rows, first.created, first.updated) == (9, 9, 0)
+    # Changed rows are applied in their order even when one record id comes twice, in two batches.
+    book = [*rows(9), {**rows(1)[0], "city": "Amersfoort"}]
+    again = load(team, book, batch_size=9)
+    assert (again.rows, again.created, again.updated, again.unchanged) == (10, 0, 1, 9)
+    assert Client.objects.filter(source="backoffice").count() == 9
+    assert Client.objects.get(source_record_id="BO-0").city == "Amersfoort"
+
+
 @pytest.mark.parametrize(
     ("book", "message"),
     [
