@@ -30,7 +30,9 @@ def test_every_scenario_produces_its_figures_and_leaves_nothing_behind(no_hand_o
     book_ensure(TINY, log=lambda text: None)
     clients_before = Client.objects.count()
     registry = scenarios_load()
-    assert {"ingestion", "ingestion_incremental", "bulk_load_staging", "memory_sync"} <= set(registry)
+    assert {"ingestion", "ingestion_incremental", "bulk_load_staging", "memory_sync", "ingestion_scale_out"} <= set(
+        registry
+    )
     context = Context(size=TINY, runs=1, log=lambda text: None, options={"memory_records": TINY})
 
     results = {name: run_scenario(registered, context) for name, registered in registry.items()}
@@ -44,6 +46,7 @@ def test_every_scenario_produces_its_figures_and_leaves_nothing_behind(no_hand_o
         assert results[name].baseline_seconds > 0 and results[name].ratio > 0
         assert results[name].baseline["sample_count"] == TINY
     assert results["ingestion_incremental"].extra["incremental_run_fetched"] < TINY
+    assert results["ingestion_scale_out"].count == TINY and results["ingestion_scale_out"].extra["ranges"] == 2
     memory = results["memory_sync"].extra
     assert memory["small_sync_records"] == TINY // 10 and memory["large_sync_peak_rss_mb"] > 0
     # Every run was rolled back and every source removed: the book is as it was.

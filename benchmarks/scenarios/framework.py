@@ -1,0 +1,231 @@
+"""The advisory framework over the whole book: a full evaluation, a steady-state run, one changed client.
+
+A full evaluation is what the nightly `evaluate_all` does: every rule of the active framework over
+every current client, in chunks of client ids, and the alerts reconciled (opened, kept, updated,
+closed) and placed on the canvas. Every run is rolled back, so each starts from the same book.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from alerts.evaluation import framework_run
+from clients.models import Client, LoanPart
+from enrichment.models import ClientFacts
+from framework.selectors import client_snapshot, framework_evaluate, framework_version_active
+
+from ..database import HeldTransaction, rolled_back, vacuum_analyze
+from ..naive_framework import orm_loop_evaluate, sample_client_ids, zen_decision, zen_evaluate, zen_features
+from ..registry import Baseline, Context, Measurement, scenario
+
+ORM_SAMPLE = 300  # clients of the per-client ORM loop (about 360 clients/s on the benchmark machine)
+ZEN_SAMPLE = 3_000  # clients evaluated by zen-engine
+INCREMENTAL_CLIENTS = 200
+
+
+def facts_ensure(log) -> None:
+    """The rules read ClientFacts; a freshly generated book has none yet (enrichment derives them)."""
+    from enrichment.services import facts_refresh
+
+    clients = Client.objects.filter(deleted_at__isnull=True).count()
+    if ClientFacts.objects.count() >= clients:
+        return
+    started = time.perf_counter()
+    facts_refresh()
+    log(f"  derived the facts of {clients:,} clients in {time.perf_counter() - started:.0f} s")
+    vacuum_analyze()
+
+
+def _summary_extra(summary) -> dict:
+    return {
+        "alerts_opened": summary.counts.opened,
+        "alerts_kept": summary.counts.kept,
+        "alerts_updated": summary.counts.updated,
+        "alerts_closed": summary.counts.closed,
+        "chunks": summary.chunks,
+    }
+
+
+# --- A full evaluation from scratch ---------------------------------------------------------------
+
+
+@dataclass
+class _FullState:
+    version: object
+    clients: int
+    zen_seconds: float = 0.0
+    zen_sample: int = 0
+    zen_agreement: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def _full_setup(context: Context) -> _FullState:
+    facts_ensure(context.log)
+    vacuum_analyze()
+    version = framework_version_active()
+    clients = Client.objects.filter(deleted_at__isnull=True).count()
+    state = _FullState(version=version, clients=clients)
+    _zen_measure(context, state)
+    return state
+
+
+def _zen_measure(context: Context, state: _FullState) -> None:
+    """zen-engine over a sample (features read beforehand, untimed), extrapolated to the book."""
+    today = timezone.localdate()
+    ids = sample_client_ids(min(int(context.options.get("zen_sample", ZEN_SAMPLE)), state.clients))
+    features = [zen_features(client_snapshot(client_id), today) for client_id in ids]
+    decision = zen_decision()
+    seconds, fired = zen_evaluate(decision, features)
+    # The set-based evaluation of the same clients, to check both read the rules the same way.
+    expected = {client_id: set() for client_id in ids}
+    for result in framework_evaluate(version=state.version, client_ids=ids, today=today):
+        expected[result.client_id].add(result.rule.key)
+    agreeing = sum(1 for client_id, keys in zip(ids, fired, strict=True) if expected[client_id] == keys)
+    state.zen_sample = len(ids)
+    state.zen_seconds = seconds * state.clients / len(ids)
+    state.zen_agreement = round(100 * agreeing / len(ids), 1)
+
+
+def _full_run(context: Context, state: _FullState) -> Measurement:
+    with rolled_back():
+        started = time.perf_counter()
+        summary = framework_run()
+        seconds = time.perf_counter() - started
+    extra = _summary_extra(summary)
+    extra.update(
+        {
+            "zen_engine_seconds": round(state.zen_seconds, 1),
+            "zen_engine_sample": state.zen_sample,
+            "zen_engine_ratio": round(state.zen_seconds / seconds, 1),
+            "zen_agrees_with_set_based_pct": state.zen_agreement,
+        }
+    )
+    return Measurement(seconds=seconds, count=summary.clients, extra=extra)
+
+
+def _full_baseline(context: Context, state: _FullState) -> Baseline:
+    ids = sample_client_ids(min(int(context.options.get("orm_sample", ORM_SAMPLE)), state.clients))
+    with rolled_back():
+        started = time.perf_counter()
+        orm_loop_evaluate(version=state.version, client_ids=ids)
+        seconds = time.perf_counter() - started
+    return Baseline(
+        seconds=seconds * state.clients / len(ids),
+        sample_count=len(ids),
+        sample_seconds=seconds,
+        method="per client: the file loaded as ORM objects, every rule run in memory, one query and one "
+        "save() per alert opened, kept or closed",
+    )
+
+
+scenario(
+    name="framework_full",
+    description=(
+        "A full evaluation of the default framework over every client from scratch: every rule, the "
+        "alerts opened and placed on the canvas, in chunks of client ids. Also: zen-engine evaluating "
+        "the same rules as one decision table per client (sample, extrapolated)."
+    ),
+    unit="clients",
+    setup=_full_setup,
+    baseline=_full_baseline,
+    needs_clients=True,
+)(_full_run)
+
+
+# --- Steady state: nothing changed since the last run ---------------------------------------------
+
+
+@dataclass
+class _HeldState:
+    held: HeldTransaction
+    first_run_seconds: float
+    clients: int
+
+
+def _held_setup(context: Context) -> _HeldState:
+    facts_ensure(context.log)
+    held = HeldTransaction()  # the first evaluation lives until teardown, then is rolled back
+    started = time.perf_counter()
+    summary = framework_run()
+    seconds = time.perf_counter() - started
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE alerts_alert")
+    return _HeldState(held=held, first_run_seconds=seconds, clients=summary.clients)
+
+
+def _held_teardown(context: Context, state: _HeldState) -> None:
+    state.held.roll_back()
+
+
+def _steady_run(context: Context, state: _HeldState) -> Measurement:
+    with rolled_back():
+        started = time.perf_counter()
+        summary = framework_run()
+        seconds = time.perf_counter() - started
+    if summary.counts.opened or summary.counts.closed:
+        raise RuntimeError(f"a second evaluation with nothing changed opened or closed alerts: {summary.counts}")
+    extra = _summary_extra(summary)
+    extra["first_run_seconds"] = round(state.first_run_seconds, 2)
+    return Measurement(seconds=seconds, count=summary.clients, extra=extra)
+
+
+scenario(
+    name="framework_steady",
+    description=(
+        "A full evaluation right after another, with nothing changed: every rule over every client "
+        "again, every alert recognised as kept, nothing written."
+    ),
+    unit="clients",
+    setup=_held_setup,
+    teardown=_held_teardown,
+    needs_clients=True,
+)(_steady_run)
+
+
+# --- One changed client ---------------------------------------------------------------------------
+
+
+def _incremental_run(context: Context, state: _HeldState) -> Measurement:
+    ids = sample_client_ids(min(int(context.options.get("incremental_clients", INCREMENTAL_CLIENTS)), state.clients))
+    soon = timezone.localdate() + timedelta(days=10)
+    timings = []
+    opened = 0
+    with rolled_back():
+        for client_id in ids:
+            # The change a sync brings: a fixed-interest period that now ends in ten days (untimed).
+            LoanPart.objects.filter(mortgage__client_id=client_id).update(fixed_rate_end_date=soon)
+            started = time.perf_counter()
+            summary = framework_run(client_ids={client_id})
+            timings.append(time.perf_counter() - started)
+            opened += summary.counts.opened
+    timings.sort()
+    return Measurement(
+        seconds=sum(timings),
+        count=len(ids),
+        extra={
+            "p50_ms": round(1000 * statistics.median(timings), 1),
+            "p95_ms": round(1000 * timings[max(0, int(len(timings) * 0.95) - 1)], 1),
+            "max_ms": round(1000 * timings[-1], 1),
+            "alerts_opened": opened,
+        },
+    )
+
+
+scenario(
+    name="framework_incremental",
+    description=(
+        "One changed client evaluated on its own after a full evaluation (what a sync hands to the "
+        "framework), one after another for a sample of clients: p50 and p95 per client."
+    ),
+    unit="clients",
+    setup=_held_setup,
+    teardown=_held_teardown,
+    needs_clients=True,
+)(_incremental_run)
