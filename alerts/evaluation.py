@@ -7,7 +7,10 @@ worker machines can run chunks in parallel; one changed client is a chunk of one
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.conf import settings
 from django.db.models import Max, Min
+from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from clients.models import Client
 from framework.selectors import RuleResult, framework_evaluate, framework_version_active
@@ -70,10 +73,12 @@ def framework_run_range(*, start: int, stop: int, version=None, today: date | No
     client_ids = set(
         Client.objects.filter(pk__gte=start, pk__lt=stop, deleted_at__isnull=True).values_list("pk", flat=True)
     )
-    return framework_run(client_ids=client_ids, version=version, today=today)
+    return framework_run(client_ids=client_ids, version=version, today=today, id_range=(start, stop))
 
 
-def framework_run(*, client_ids: set[int] | None = None, version=None, today: date | None = None) -> RunSummary:
+def framework_run(
+    *, client_ids: set[int] | None = None, version=None, today: date | None = None, id_range: tuple | None = None
+) -> RunSummary:
     """Evaluate the (active) framework for these clients, or the whole book, and reconcile their alerts."""
     version = version or framework_version_active()
     summary = RunSummary()
@@ -87,10 +92,24 @@ def framework_run(*, client_ids: set[int] | None = None, version=None, today: da
             summary.chunks += 1
         return summary
     ids = sorted(client_ids)
+    # A range's clients are read by their id range, not by a list of ten thousand ids (which costs
+    # more to send, quote and parse than the queries cost to run).
+    client_id_range = id_range if id_range is not None and len(ids) <= CHUNK_SIZE else None
     for offset in range(0, len(ids), CHUNK_SIZE):
         chunk_ids = set(ids[offset : offset + CHUNK_SIZE])
-        results = framework_evaluate(version=version, client_ids=chunk_ids, today=today)
-        summary.counts.add(alerts_reconcile(findings=[finding_from_result(r) for r in results], client_ids=chunk_ids))
+        started_at = timezone.now()
+        results = framework_evaluate(
+            version=version, client_ids=chunk_ids, today=today, client_id_range=client_id_range
+        )
+        counts = alerts_reconcile(
+            findings=[finding_from_result(r) for r in results], client_ids=chunk_ids, client_id_range=client_id_range
+        )
+        summary.counts.add(counts)
+        # Later steps record the run (which version ran when, on whom), e.g. for the duty-of-care file.
+        for path in settings.STEWARD_AFTER_FRAMEWORK_RUN:
+            import_string(path)(
+                version=version, client_ids=chunk_ids, id_range=id_range, counts=counts, started_at=started_at
+            )
         summary.clients += len(chunk_ids)
         summary.chunks += 1
     return summary

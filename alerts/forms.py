@@ -28,6 +28,12 @@ class AlertFilterForm(forms.Form):
     team = forms.ModelChoiceField(
         label=_("Team"), queryset=Team.objects.all(), required=False, empty_label=_("All teams")
     )
+    # Within a priority (a place on the canvas), the client's value per year can decide the order.
+    order = forms.ChoiceField(
+        label=_("Order"),
+        choices=[("", _("Priority, then due date")), ("value", _("Priority, then client value"))],
+        required=False,
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

@@ -55,11 +55,17 @@ class Alert(models.Model):
     alert_type = models.ForeignKey(AlertType, related_name="alerts", on_delete=models.PROTECT, db_index=False)
     segment = models.CharField(_("segment"), max_length=60, blank=True, help_text=_("the granule of the type"))
     client = models.ForeignKey(Client, related_name="alerts", on_delete=models.CASCADE, db_index=False)
-    # Denormalised from the client, so an advisor's dashboard is one index range scan.
-    team = models.ForeignKey("accounts.Team", related_name="+", on_delete=models.PROTECT)
-    rule = models.ForeignKey("framework.Rule", related_name="alerts", on_delete=models.SET_NULL, null=True, blank=True)
+    # Denormalised from the client, so an advisor's dashboard is one index range scan. No index of
+    # its own: the team queue index starts with it, and a team with alerts is never deleted (PROTECT).
+    team = models.ForeignKey("accounts.Team", related_name="+", on_delete=models.PROTECT, db_index=False)
+    # No indexes: alerts are never looked up by rule, and a rule that raised alerts belongs to an
+    # active or retired version, which cannot be deleted (only drafts can). Each index costs every
+    # alert the evaluation opens and every alert a canvas move re-prioritises one more entry.
+    rule = models.ForeignKey(
+        "framework.Rule", related_name="alerts", on_delete=models.SET_NULL, null=True, blank=True, db_index=False
+    )
     rule_version = models.ForeignKey(
-        "framework.FrameworkVersion", related_name="+", on_delete=models.SET_NULL, null=True, blank=True
+        "framework.FrameworkVersion", related_name="+", on_delete=models.SET_NULL, null=True, blank=True, db_index=False
     )
     message = models.TextField(_("message"), blank=True)
     values = models.JSONField(_("values used"), default=dict, blank=True)

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
@@ -66,6 +68,33 @@ def alert_queue(*, user, filters: AlertFilters) -> QuerySet[Alert]:
     return alerts
 
 
+# The quadrant counts above the queue are a GROUP BY over every live alert of the scope: with a
+# million alerts an advisor can have hundreds of thousands, and the count took over a second while
+# the page itself takes milliseconds. So they are kept in the cache for a minute, under a generation
+# number that every write to alerts bumps (`alerts.services.alert_counts_invalidate`): an advisor's
+# own action shows at once, the framework's nightly run too.
+# settings.STEWARD_ALERT_COUNTS_CACHE_SECONDS overrides the minute; 0 turns the cache off (the tests).
+QUADRANT_COUNTS_SECONDS = 60
+COUNTS_GENERATION_KEY = "alerts:counts-generation"
+
+
+def quadrant_counts_cached(alerts: QuerySet[Alert], *, key: str) -> dict[str, int]:
+    """`quadrant_counts` of this queue, from the cache when nothing was written since (see above).
+
+    `key` names the queue (user, scope, team): the same key must always mean the same queryset.
+    """
+    seconds = getattr(settings, "STEWARD_ALERT_COUNTS_CACHE_SECONDS", QUADRANT_COUNTS_SECONDS)
+    if not seconds:
+        return quadrant_counts(alerts)
+    generation = cache.get(COUNTS_GENERATION_KEY, 0)
+    cache_key = f"alerts:quadrants:{generation}:{key}"
+    counts = cache.get(cache_key)
+    if counts is None:
+        counts = quadrant_counts(alerts)
+        cache.set(cache_key, counts, seconds)
+    return counts
+
+
 def quadrant_counts(alerts: QuerySet[Alert]) -> dict[str, int]:
     """How many alerts of the queue sit in each quadrant of the canvas."""
     counts = dict(
@@ -102,14 +131,18 @@ def _after(cursor: str) -> Q | None:
     return Q(priority__lt=priority) | (Q(priority=priority) & same_priority)
 
 
+def queue_ordered(alerts: QuerySet[Alert]) -> QuerySet[Alert]:
+    """The queue in its order, with what a row shows; the order matches the queue indexes of Alert."""
+    return alerts.select_related("alert_type", "client", "assigned_to").order_by(
+        "-priority", F("due_date").asc(nulls_last=True), "pk"
+    )
+
+
 def alert_queue_page(alerts: QuerySet[Alert], *, after: str = "", size: int = 50) -> QueuePage:
     """A page of the queue by keyset: the first page and the thousandth cost the same."""
     if after and (condition := _after(after)) is not None:
         alerts = alerts.filter(condition)
-    ordered = alerts.select_related("alert_type", "client", "assigned_to").order_by(
-        "-priority", F("due_date").asc(nulls_last=True), "pk"
-    )
-    rows = list(ordered[: size + 1])
+    rows = list(queue_ordered(alerts)[: size + 1])
     items = rows[:size]
     return QueuePage(items=items, next_cursor=_cursor(items[-1]) if len(rows) > size else None)
 
@@ -134,3 +167,41 @@ def nav_badge_new_urgent(request) -> int:
         return 0
     seen = request.session.get("alerts_seen_at")
     return new_urgent_alert_count(user=request.user, since=parse_datetime(seen) if seen else None)
+
+
+# --- Within a priority, the most valuable client first (the dashboard's "order by value" option) ---
+
+
+def _value_cursor(alert: Alert) -> str:
+    return f"{alert.priority}.{alert.value_rank}.{alert.pk}"
+
+
+def alert_queue_page_by_value(alerts: QuerySet[Alert], *, after: str = "", size: int = 50) -> QueuePage:
+    """A page of the queue in priority order (so quadrants stay apart), then by the client's value
+    per year (facts.client_value, from fees and commission; unknown counts as 0), by keyset."""
+    from decimal import Decimal
+
+    from django.db.models import DecimalField, Value
+    from django.db.models.functions import Coalesce
+
+    ranked = alerts.annotate(
+        value_rank=Coalesce(
+            F("client__facts__client_value"), Value(0), output_field=DecimalField(max_digits=14, decimal_places=2)
+        )
+    )
+    if after:
+        try:
+            priority_text, value_text, pk_text = after.split(".", 1)[0], *after.split(".", 1)[1].rsplit(".", 1)
+            priority, value, pk = int(priority_text), Decimal(value_text), int(pk_text)
+        except (ValueError, ArithmeticError, IndexError):
+            pass
+        else:
+            ranked = ranked.filter(
+                Q(priority__lt=priority)
+                | Q(priority=priority, value_rank__lt=value)
+                | Q(priority=priority, value_rank=value, pk__gt=pk)
+            )
+    ordered = ranked.select_related("alert_type", "client", "assigned_to").order_by("-priority", "-value_rank", "pk")
+    rows = list(ordered[: size + 1])
+    items = rows[:size]
+    return QueuePage(items=items, next_cursor=_value_cursor(items[-1]) if len(rows) > size else None)

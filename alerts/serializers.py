@@ -5,7 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from clients.serializers import TeamSummarySerializer, UserSummarySerializer
+from clients.serializers import MAX_ID, TeamSummarySerializer, UserSummarySerializer
 
 from .models import Alert, AlertEvent, Quadrant
 from .selectors import AlertFilters
@@ -57,8 +57,8 @@ class AlertFilterSerializer(serializers.Serializer):
     due_within_days = serializers.IntegerField(
         required=False, min_value=0, max_value=3660, help_text=_("Due today or overdue with 0.")
     )
-    team = serializers.IntegerField(required=False, min_value=1, help_text=_("The id of a team."))
-    client = serializers.IntegerField(required=False, min_value=1, help_text=_("The id of a client."))
+    team = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text=_("The id of a team."))
+    client = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text=_("The id of a client."))
 
     def to_filters(self, *, default_scope: str) -> AlertFilters:
         data = self.validated_data
@@ -127,7 +127,8 @@ class AlertBulkSerializer(_ActionInput):
 
     action = serializers.ChoiceField(choices=BULK_ACTIONS)
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        # Bounded to the ids the database can hold: a larger number is a 400, not a crash in the query.
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
         min_length=1,
         max_length=BULK_LIMIT,
         help_text=_("Alert ids; those you may not see are reported as not found and left alone."),

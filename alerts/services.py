@@ -2,23 +2,27 @@
 
 import hashlib
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from clients.bulk import EqualsAny, rows_insert, rows_update
 from clients.models import Client
 from framework.models import Rule
 
 from .models import Alert, AlertEvent, AlertType
+from .selectors import COUNTS_GENERATION_KEY
 
 # A dismissed alert stays dismissed until its values change materially or this period passes.
 DISMISSAL_PERIOD = timedelta(days=90)
@@ -72,6 +76,14 @@ class ReconcileCounts:
             self.by_type[alert_type].update(counter)
 
 
+def alert_counts_invalidate() -> None:
+    """Counts of alerts kept in the cache (`selectors.quadrant_counts_cached`) are out of date."""
+    try:
+        cache.incr(COUNTS_GENERATION_KEY)
+    except ValueError:  # not set yet (or evicted): any new value starts a new generation
+        cache.set(COUNTS_GENERATION_KEY, int(time.time() * 1000), None)
+
+
 def alert_types_ensure(findings: list[Finding]) -> dict[str, int]:
     """The id of every alert type named by the findings, creating new types as rules introduce them."""
     keys = {finding.alert_type: finding.alert_type_name or finding.alert_type for finding in findings}
@@ -83,6 +95,14 @@ def alert_types_ensure(findings: list[Finding]) -> dict[str, int]:
     return existing
 
 
+# The live alert's columns reconciling compares with a finding (read as tuples: a model instance per
+# alert costs more than the comparison, with hundreds of thousands of alerts in a nightly run).
+_LIVE_COLUMNS = ("pk", "client_id", "alert_type_id", "values_fingerprint", "segment", "due_date", "values",
+                 "rule_id", "rule_version_id", "status")  # fmt: skip
+_UPDATED_FIELDS = ["segment", "due_date", "message", "values", "explanation", "granulation", "values_fingerprint",
+                   "rule_id", "rule_version_id", "updated_at"]  # fmt: skip
+
+
 @transaction.atomic
 def alerts_reconcile(
     *,
@@ -90,35 +110,47 @@ def alerts_reconcile(
     client_ids: set[int],
     alert_type_keys: set[str] | None = None,
     now: datetime | None = None,
+    client_id_range: tuple[int, int] | None = None,
 ) -> ReconcileCounts:
     """Make the live alerts of these clients match the findings: open, keep, update, close.
 
     `client_ids` is the scope evaluated: a live alert of a client in scope without a finding is
     resolved by itself ("the condition no longer holds"). `alert_type_keys`, when given, limits the
     closing to these types (a partial evaluation of some rules must not close the others' alerts).
-    Set-based: a fixed number of queries per call, whatever the number of clients in it.
+    `client_id_range` (start, stop), when every id of the scope lies in it, lets the reads use an id
+    range instead of a list of ten thousand ids. Set-based: a fixed number of queries per call,
+    whatever the number of clients in it; rows travel as tuples and dicts (COPY on PostgreSQL).
     """
     now = now or timezone.now()
     findings = [finding for finding in findings if finding.client_id in client_ids]
     type_ids = alert_types_ensure(findings)
     counts = ReconcileCounts()
 
-    live = Alert.objects.filter(client_id__in=client_ids, status__in=Alert.LIVE_STATUSES)
+    def in_scope(queryset: QuerySet) -> QuerySet:
+        if client_id_range is not None:
+            return queryset.filter(client_id__gte=client_id_range[0], client_id__lt=client_id_range[1])
+        return queryset.filter(EqualsAny(F("client_id"), sorted(client_ids)))
+
+    live = in_scope(Alert.objects.filter(status__in=Alert.LIVE_STATUSES))
     if alert_type_keys is not None:
         live = live.filter(alert_type__key__in=alert_type_keys | set(type_ids))
-    live_by_key = {(alert.client_id, alert.alert_type_id): alert for alert in live}
+    live_by_key = {(row[1], row[2]): row for row in live.values_list(*_LIVE_COLUMNS) if row[1] in client_ids}
     dismissed = {
         (client_id, type_id): fingerprint
-        for client_id, type_id, fingerprint in Alert.objects.filter(
-            client_id__in=client_ids, status=Alert.Status.DISMISSED, closed_at__gte=now - DISMISSAL_PERIOD
+        for client_id, type_id, fingerprint in in_scope(
+            Alert.objects.filter(status=Alert.Status.DISMISSED, closed_at__gte=now - DISMISSAL_PERIOD)
         ).values_list("client_id", "alert_type_id", "values_fingerprint")
     }
-    owners = {
-        pk: (team_id, advisor_id)
-        for pk, team_id, advisor_id in Client.objects.filter(pk__in={f.client_id for f in findings}).values_list(
-            "pk", "team_id", "advisor_id"
-        )
-    }
+    owners = (
+        {}
+        if not findings
+        else {
+            pk: (team_id, advisor_id)
+            for pk, team_id, advisor_id in Client.objects.filter(
+                EqualsAny(F("pk"), sorted({f.client_id for f in findings}))
+            ).values_list("pk", "team_id", "advisor_id")
+        }
+    )
 
     to_open, to_update, seen = [], [], set()
     for finding in findings:  # per finding: build the alert row; all writes below are bulk
@@ -132,99 +164,106 @@ def alerts_reconcile(
             if dismissed.get(key) == fingerprint:
                 counts.tally(finding.rule_key or finding.alert_type, "suppressed")
                 continue
+            team_id, advisor_id = owners[finding.client_id]
             to_open.append(
-                Alert(
-                    alert_type_id=key[1],
-                    segment=finding.segment,
-                    client_id=finding.client_id,
-                    team_id=owners[finding.client_id][0],
-                    # A new alert goes to the client's own advisor.
-                    assigned_to_id=owners[finding.client_id][1],
-                    rule_id=finding.rule_id,
-                    rule_version_id=finding.rule_version_id,
-                    message=finding.message,
-                    values=finding.values,
-                    explanation=finding.explanation,
-                    granulation=finding.granulation,
-                    values_fingerprint=fingerprint,
-                    due_date=finding.due_date,
-                    opened_at=now,
-                    updated_at=now,
-                )
+                {
+                    "alert_type_id": key[1],
+                    "segment": finding.segment,
+                    "client_id": finding.client_id,
+                    "team_id": team_id,
+                    "assigned_to_id": advisor_id,  # a new alert goes to the client's own advisor
+                    "rule_id": finding.rule_id,
+                    "rule_version_id": finding.rule_version_id,
+                    "message": finding.message,
+                    "values": finding.values,
+                    "explanation": finding.explanation,
+                    "granulation": finding.granulation,
+                    "values_fingerprint": fingerprint,
+                    "due_date": finding.due_date,
+                    "opened_at": now,
+                    "updated_at": now,
+                }
             )
             counts.tally(finding.rule_key or finding.alert_type, "opened")
             continue
         counts.tally(finding.rule_key or finding.alert_type, "kept")
-        changed = (
-            alert.values_fingerprint != fingerprint
-            or alert.segment != finding.segment
-            or alert.due_date != finding.due_date
-            or alert.values != finding.values
-            or alert.rule_version_id != finding.rule_version_id
-        )
-        if changed:
-            alert.segment, alert.due_date, alert.message = finding.segment, finding.due_date, finding.message
-            alert.values, alert.explanation, alert.granulation = (
-                finding.values,
-                finding.explanation,
-                finding.granulation,
+        _pk, _client, _type, stored_fingerprint, segment, due_date, values, _rule, rule_version_id, _status = alert
+        if (
+            stored_fingerprint != fingerprint
+            or segment != finding.segment
+            or due_date != finding.due_date
+            or values != finding.values
+            or rule_version_id != finding.rule_version_id
+        ):
+            to_update.append(
+                {
+                    "id": alert[0],
+                    "segment": finding.segment,
+                    "due_date": finding.due_date,
+                    "message": finding.message,
+                    "values": finding.values,
+                    "explanation": finding.explanation,
+                    "granulation": finding.granulation,
+                    "values_fingerprint": fingerprint,
+                    "rule_id": finding.rule_id,
+                    "rule_version_id": finding.rule_version_id,
+                    "updated_at": now,
+                }
             )
-            alert.values_fingerprint, alert.rule_id, alert.rule_version_id = (
-                fingerprint,
-                finding.rule_id,
-                finding.rule_version_id,
-            )
-            alert.updated_at = now
-            to_update.append(alert)
 
-    Alert.objects.bulk_create(to_open, batch_size=1000)
-    counts.opened_ids = [alert.pk for alert in to_open]
-    Alert.objects.bulk_update(
-        to_update,
-        [
-            "segment",
-            "due_date",
-            "message",
-            "values",
-            "explanation",
-            "granulation",
-            "values_fingerprint",
-            "rule",
-            "rule_version",
-            "updated_at",
-        ],
-        batch_size=1000,
-    )
-    counts.updated = len(to_update)  # a kept alert whose values moved on
+    if to_open:
+        # Placed on the canvas before they are written (priority is in the dashboard's indexes, so
+        # placing them after would write every new alert twice), by the hooks of later steps.
+        for hook_path in settings.STEWARD_ALERTS_PLACE_NEW:
+            import_string(hook_path)(rows=to_open)
+    counts.opened_ids = rows_insert(Alert, to_open, now=now)
+    counts.updated = rows_update(Alert, to_update, _UPDATED_FIELDS)  # kept alerts whose values moved on
 
     to_close = [alert for key, alert in live_by_key.items() if key not in seen]
-    type_keys = dict(AlertType.objects.filter(pk__in={a.alert_type_id for a in to_close}).values_list("pk", "key"))
-    closing_rules = {alert.rule_id for alert in to_close if alert.rule_id}
-    rule_keys = dict(Rule.objects.filter(pk__in=closing_rules).values_list("pk", "key")) if closing_rules else {}
-    for alert in to_close:
-        counts.tally(rule_keys.get(alert.rule_id) or type_keys[alert.alert_type_id], "closed")
+    if to_close:
+        type_keys = dict(AlertType.objects.filter(pk__in={a[2] for a in to_close}).values_list("pk", "key"))
+        closing_rules = {alert[7] for alert in to_close if alert[7]}
+        rule_keys = dict(Rule.objects.filter(pk__in=closing_rules).values_list("pk", "key")) if closing_rules else {}
+        for alert in to_close:
+            counts.tally(rule_keys.get(alert[7]) or type_keys[alert[2]], "closed")
     reason = _("The condition no longer holds.")
-    Alert.objects.filter(pk__in=[alert.pk for alert in to_close]).update(
-        status=Alert.Status.RESOLVED, status_reason=reason, closed_at=now, updated_at=now
-    )
-    AlertEvent.objects.bulk_create(
+    if to_close:
+        Alert.objects.filter(EqualsAny(F("pk"), [alert[0] for alert in to_close])).update(
+            status=Alert.Status.RESOLVED, status_reason=reason, closed_at=now, updated_at=now
+        )
+    raised = _("Raised by the framework.")
+    rows_insert(
+        AlertEvent,
         [
-            AlertEvent(alert=alert, at=now, to_status=Alert.Status.OPEN, reason=_("Raised by the framework."))
-            for alert in to_open
+            {
+                "alert_id": pk,
+                "at": now,
+                "by_id": None,
+                "from_status": "",
+                "to_status": Alert.Status.OPEN,
+                "reason": raised,
+            }
+            for pk in counts.opened_ids
         ]
         + [
-            AlertEvent(alert=alert, at=now, from_status=alert.status, to_status=Alert.Status.RESOLVED, reason=reason)
+            {
+                "alert_id": alert[0],
+                "at": now,
+                "by_id": None,
+                "from_status": alert[9],
+                "to_status": Alert.Status.RESOLVED,
+                "reason": reason,
+            }
             for alert in to_close
         ],
-        batch_size=1000,
     )
-    placed_ids = counts.opened_ids + [alert.pk for alert in to_update]
-    if placed_ids:
-        # Later steps (the canvas) set the priority and quadrant of new alerts and of alerts that
-        # moved to another segment (a deadline came closer), named in settings so this step never
-        # imports them.
+    if to_open or to_update or to_close:
+        transaction.on_commit(alert_counts_invalidate)
+    if to_update:
+        # Alerts that moved to another segment (a deadline came closer) take their new card's place;
+        # later steps (the canvas) do that, named in settings so this step never imports them.
         for hook_path in settings.STEWARD_AFTER_ALERTS_OPENED:
-            import_string(hook_path)(alert_ids=placed_ids)
+            import_string(hook_path)(alert_ids=[row["id"] for row in to_update])
     return counts
 
 
@@ -236,6 +275,7 @@ def _transition(alerts: QuerySet[Alert], *, to_status: str, user, reason: str, n
     moving = list(alerts.values_list("pk", "status"))
     if not moving:
         return 0
+    transaction.on_commit(alert_counts_invalidate)
     closing = to_status in (Alert.Status.RESOLVED, Alert.Status.DISMISSED)
     Alert.objects.filter(pk__in=[pk for pk, _status in moving]).update(
         status=to_status, status_reason=reason, updated_at=now, closed_at=now if closing else None, **fields
@@ -300,6 +340,7 @@ def alerts_assign(*, alerts: QuerySet[Alert], assignee, user) -> int:
         raise ValidationError(_("An alert can only be assigned to an advisor of the client's team."))
     now = timezone.now()
     moving = list(live.values_list("pk", "status"))
+    transaction.on_commit(alert_counts_invalidate)
     Alert.objects.filter(pk__in=[pk for pk, _s in moving]).update(assigned_to=assignee, updated_at=now)
     name = assignee.get_full_name() or assignee.username if assignee else _("nobody")
     AlertEvent.objects.bulk_create(

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
@@ -18,8 +19,9 @@ from .selectors import (
     alert_get_for_user,
     alert_queue,
     alert_queue_page,
+    alert_queue_page_by_value,
     alerts_visible_to,
-    quadrant_counts,
+    quadrant_counts_cached,
 )
 
 SEEN_KEY = "alerts_seen_at"
@@ -52,13 +54,16 @@ def dashboard_view(request):
     form = AlertFilterForm(request.GET or None, user=request.user)
     filters = _filters(form, request.user)
     queue = alert_queue(user=request.user, filters=filters)
-    page = alert_queue_page(queue, after=request.GET.get("after", ""))
+    by_value = form.is_valid() and form.cleaned_data.get("order") == "value"
+    page = (alert_queue_page_by_value if by_value else alert_queue_page)(queue, after=request.GET.get("after", ""))
     live_scope = alert_queue(user=request.user, filters=AlertFilters(scope=filters.scope, team_id=filters.team_id))
     context = {
         "form": form,
         "filters": filters,
         "page": page,
-        "quadrants": quadrant_counts(live_scope),
+        "quadrants": quadrant_counts_cached(
+            live_scope, key=f"{request.user.pk}:{filters.scope}:{filters.team_id or ''}"
+        ),
         "bulk_form": BulkActionForm(assignees=_assignees(request.user)),
         "query": _query_without(request, "after"),
     }
@@ -128,5 +133,6 @@ def alert_detail_view(request, alert_id: int):
             "explanation": explanation,
             "events": alert.events.select_related("by"),
             "bulk_form": BulkActionForm(assignees=_assignees(request.user)),
+            "page_sections": getattr(settings, "STEWARD_ALERT_PAGE_SECTIONS", []),
         },
     )

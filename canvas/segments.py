@@ -172,3 +172,33 @@ def band_condition(key: str, *, today: date) -> Q:
     # Both ends always: on PostgreSQL a JSON null sorts below every number, so an open end would take it in.
     condition = Q(granulation__discrepancy_count__gte=low)
     return condition & Q(granulation__discrepancy_count__lte=high if high is not None else 1_000_000)
+
+
+def band_matches(key: str, *, granulation: dict, due_date: date | None, today: date) -> bool:
+    """`band_condition` in Python, for an alert not written yet (its place is set before the INSERT).
+
+    Kept next to the query condition it mirrors; a test checks the two agree.
+    """
+    if key.startswith("household:"):
+        return granulation.get("household_type") == key.removeprefix("household:")
+    parsed = _parse(key)
+    if parsed is None:
+        return False
+    attribute, low, high = parsed
+    if attribute == "age":
+        bands = [
+            band
+            for band_low, band_high, band in AGE_BANDS
+            if (band_low or 0) >= low and (high is None or (band_high is not None and band_high - 1 <= high))
+        ]
+        return granulation.get("age_band") in bands
+    if attribute == "days":
+        if due_date is None:
+            return False
+        if low > 0 and due_date < today + timedelta(days=low):
+            return False
+        return high is None or due_date <= today + timedelta(days=high)
+    count = granulation.get("discrepancy_count")
+    if not isinstance(count, int) or isinstance(count, bool):
+        return False
+    return low <= count <= (high if high is not None else 1_000_000)

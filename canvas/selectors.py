@@ -19,7 +19,7 @@ from framework.models import DecisionRow, Rule
 from framework.selectors import framework_version_active
 
 from .models import Placement, PlacementChange, Split, priority_for, quadrant_for
-from .segments import WHOLE_TYPE, Attribute, band_condition, band_label, is_band_key, split_keys
+from .segments import WHOLE_TYPE, Attribute, band_condition, band_label, band_matches, is_band_key, split_keys
 
 # --- The rules in force ---------------------------------------------------------------------------
 
@@ -31,6 +31,7 @@ class CanvasRules:
     placements: dict[tuple[int, str], Placement]
     splits: dict[int, Split]
     today: date
+    _placed_segments: dict[int, list[str]] = field(default_factory=dict, repr=False)
 
     def placement(self, alert_type_id: int, segment: str) -> Placement | None:
         placement = self.placements.get((alert_type_id, segment))
@@ -54,6 +55,21 @@ class CanvasRules:
             and placement.is_placed
             and self.segment_condition(alert_type_id, segment) is not None
         )
+
+    def place_of(self, *, alert_type_id: int, segment: str, granulation: dict, due_date) -> Placement | None:
+        """The placement that governs one alert, in Python: what `priority_expressions` gives it in SQL."""
+        split = self.splits.get(alert_type_id)
+        placed_segments = self._placed_segments.get(alert_type_id)
+        if placed_segments is None:  # asked once per alert of a whole book: remembered per type
+            placed_segments = self._placed_segments[alert_type_id] = self.placed_segments(alert_type_id)
+        for placed in placed_segments:
+            if split is not None:
+                hit = band_matches(placed, granulation=granulation, due_date=due_date, today=self.today)
+            else:
+                hit = placed == segment
+            if hit:
+                return self.placement(alert_type_id, placed)
+        return self.placement(alert_type_id, WHOLE_TYPE)
 
     def segment_expression(self, alert_type_id: int):
         """The segment key of each alert of this type, as an SQL expression ("" when in no band of a split)."""

@@ -187,6 +187,25 @@ def alerts_place(*, alert_ids: Iterable[int]) -> int:
     )
 
 
+def alerts_place_new(*, rows: list[dict]) -> None:
+    """Give alerts about to be opened (rows of `alerts_reconcile`) the priority and quadrant of their card.
+
+    Named in settings.STEWARD_ALERTS_PLACE_NEW. In Python, before the INSERT: priority is in the
+    dashboard's indexes, so an UPDATE after it would write every new alert (and its index entries)
+    a second time. `CanvasRules.place_of` is the Python twin of `priority_expressions`.
+    """
+    rules = canvas_rules()
+    for row in rows:
+        placement = rules.place_of(
+            alert_type_id=row["alert_type_id"],
+            segment=row["segment"],
+            granulation=row["granulation"],
+            due_date=row["due_date"],
+        )
+        row["priority"] = placement.priority if placement is not None else 0
+        row["quadrant"] = placement.quadrant if placement is not None else Quadrant.UNPLACED
+
+
 @transaction.atomic
 def placements_reapply(*, today: date | None = None) -> int:
     """Every live alert takes the place of its card again: one UPDATE of those whose place changed.

@@ -24,6 +24,8 @@ from types import SimpleNamespace
 from django.db import connection, models
 from django.db.models.lookups import In, Lookup
 
+from .audit_hook import bulk_written
+
 BATCH_SIZE = 500
 _staging_names = itertools.count(1)
 
@@ -226,6 +228,7 @@ def rows_insert(model: type[models.Model], rows: list[dict], *, now=None) -> lis
             raise RuntimeError(f"{connection.vendor} does not return ids from bulk inserts")
         for row, obj in zip(rows, objects, strict=True):
             row[pk_name] = obj.pk
+        bulk_written(model, rows, None)  # the audit trail's history of the new rows
         return [obj.pk for obj in objects]
     fields, defaults = _insert_columns(model)
     missing = [row for row in rows if row.get(pk_name) is None]
@@ -246,6 +249,7 @@ def rows_insert(model: type[models.Model], rows: list[dict], *, now=None) -> lis
         raise ValueError(f"{model.__name__} has no fields {sorted(unknown)}")
     with connection.cursor() as cursor:
         copy_rows(cursor, model._meta.db_table, fields, complete)
+    bulk_written(model, rows, None)  # the audit trail's history of the new rows
     return [row[pk_name] for row in rows]
 
 
@@ -259,6 +263,7 @@ def rows_update(model: type[models.Model], rows: list[dict], field_names: list[s
     if not rows:
         return 0
     pk = model._meta.pk
+    bulk_written(model, rows, field_names)  # before the UPDATE: the audit trail compares old and new
     if not copy_supported():
         objects = [SimpleNamespace(pk=row[pk.attname], **row) for row in rows]
         return bulk_update_rows(model, objects, field_names)

@@ -152,6 +152,23 @@ class Channel(models.TextChoices):
     PORTAL = "portal", _("Client portal")
 
 
+# What a sync's matching reads of a candidate client, carried in the postcode and birth date indexes.
+MATCHING_COLUMNS = (
+    "id",
+    "first_name",
+    "last_name_prefix",
+    "last_name",
+    "birth_date",
+    "postcode",
+    "email",
+    "deleted_at",
+)
+
+
+def _matching_columns(key: str) -> list[str]:
+    return [column for column in MATCHING_COLUMNS if column != key]
+
+
 class Client(SourcedModel):
     """A natural person the firm advises."""
 
@@ -169,6 +186,9 @@ class Client(SourcedModel):
     )
     # BSN: only with a legal basis (see settings.STEWARD_BSN_ENABLED); encrypted at rest.
     bsn = EncryptedCharField(_("BSN"), max_length=9, null=True, blank=True, validators=[validate_bsn])
+    # HMAC-SHA256 of the BSN under its own key (trust/privacy_bsn.py): a client is found by BSN without
+    # decrypting every row, and unlike a plain hash it cannot be reversed by trying all 10^9 numbers.
+    bsn_blind_index = models.CharField(max_length=64, blank=True, editable=False)
 
     email = models.EmailField(_("email"), blank=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[validate_phone_number])
@@ -210,9 +230,13 @@ class Client(SourcedModel):
             models.Index(fields=["team", "last_name", "first_name", "id"], name="client_team_name_idx"),
             models.Index(fields=["last_name", "first_name", "id"], name="client_name_idx"),
             # Searches by postcode, birth date and email.
-            models.Index(fields=["postcode"], name="client_postcode_idx"),
-            models.Index(fields=["birth_date"], name="client_birth_date_idx"),
+            # They also cover what a sync's matching reads of every client sharing a birth date or a
+            # postcode (ingestion/services/sync.py): an index-only scan, no heap row per candidate.
+            models.Index(fields=["postcode"], name="client_postcode_idx", include=_matching_columns("postcode")),
+            models.Index(fields=["birth_date"], name="client_birth_date_idx", include=_matching_columns("birth_date")),
             models.Index(fields=["email"], name="client_email_idx"),
+            # Search by BSN (trust.privacy_bsn.bsn_search_q); only clients with a BSN are indexed.
+            models.Index(fields=["bsn_blind_index"], name="client_bsn_index_idx", condition=~Q(bsn_blind_index="")),
         ]
         permissions = [("reveal_bsn", "Can see a client's BSN unmasked")]
 
@@ -220,7 +244,12 @@ class Client(SourcedModel):
         return self.full_name
 
     def save(self, *args, **kwargs):
+        from trust.privacy_bsn import bsn_blind_index
+
         self.search_name = self.build_search_name()
+        self.bsn_blind_index = bsn_blind_index(self.bsn)
+        if kwargs.get("update_fields") is not None and "bsn" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "bsn_blind_index"}
         super().save(*args, **kwargs)
 
     def build_search_name(self) -> str:
@@ -733,3 +762,41 @@ class ClientPageView(models.Model):
 
     def __str__(self):
         return f"{self.user} → {self.client_id} at {self.viewed_at:%Y-%m-%d %H:%M}"
+
+
+# --- Value to the firm ----------------------------------------------------------------------------
+
+
+class ClientRevenue(models.Model):
+    """What a client brought the firm in one calendar year: advice fees and commission received.
+
+    Client data like the rest of the unified view (a CRM or the bookkeeping supplies it); the
+    retention view and the facts `client_value` read it. One row per client and year.
+    """
+
+    client = models.ForeignKey(Client, verbose_name=_("client"), related_name="revenues", on_delete=models.CASCADE)
+    year = models.PositiveSmallIntegerField(_("year"))
+    fees = models.DecimalField(_("advice fees"), **MONEY, default=Decimal(0))
+    commission = models.DecimalField(_("commission"), **MONEY, default=Decimal(0))
+
+    class Meta:
+        verbose_name = _("client revenue")
+        verbose_name_plural = _("client revenue")
+        ordering = ["client", "-year"]
+        constraints = [
+            # Also the index of "value of these clients in year Y" (client first) for the facts provider.
+            models.UniqueConstraint(fields=["client", "year"], name="client_revenue_one_per_year"),
+            non_negative("fees", _("Fees")),
+            non_negative("commission", _("Commission")),
+        ]
+        indexes = [
+            # The retention view: the book's value per year, and the top clients of one year.
+            models.Index(fields=["year", "client"], name="client_revenue_year_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.client_id} {self.year}: {self.fees} + {self.commission}"
+
+    @property
+    def total(self) -> Decimal:
+        return self.fees + self.commission

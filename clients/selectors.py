@@ -15,6 +15,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
 from accounts.selectors import user_sees_all_teams
+from trust.privacy_bsn import bsn_search_q
 
 from .models import (
     Agreement,
@@ -124,6 +125,9 @@ def parse_search_query(query: str) -> Q:
     query = query.strip()
     if not query:
         return Q()
+    # Nine digits where the firm processes BSNs: by the blind index, never decrypting (trust/privacy_bsn.py).
+    if (by_bsn := bsn_search_q(query)) is not None:
+        return by_bsn
     if "@" in query:
         return Q(email__iexact=query)
     if match := POSTCODE_RE.match(query):

@@ -19,6 +19,10 @@ from .models import (
 )
 from .selectors import ClientFilters
 
+# The largest id a BigAutoField (and SQLite's INTEGER) holds: a larger one in a request is a 400, not a
+# database error (tests/test_api_fuzz.py found the crash).
+MAX_ID = 2**63 - 1
+
 # --- Input ----------------------------------------------------------------------------------------
 
 
@@ -31,8 +35,12 @@ class ClientFilterSerializer(serializers.Serializer):
         max_length=200,
         help_text=_("Name, postcode (1234 AB or 1234), birth date (17-05-1980 or 1980-05-17) or email."),
     )
-    advisor = serializers.IntegerField(required=False, min_value=1, help_text=_("The id of the client's advisor."))
-    team = serializers.IntegerField(required=False, min_value=1, help_text=_("The id of the client's team."))
+    advisor = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text=_("The id of the client's advisor.")
+    )
+    team = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text=_("The id of the client's team.")
+    )
     segment = serializers.ChoiceField(choices=Segment.choices, required=False, allow_blank=True)
 
     def to_filters(self) -> ClientFilters:

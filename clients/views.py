@@ -50,5 +50,7 @@ def client_detail_view(request, client_id: int):
             "client": client,
             "bsn_enabled": settings.STEWARD_BSN_ENABLED,
             "show_bsn": request.user.has_perm("clients.reveal_bsn"),
+            "timeline_sections": getattr(settings, "STEWARD_CLIENT_TIMELINE_SECTIONS", []),
+            "page_sections": getattr(settings, "STEWARD_CLIENT_PAGE_SECTIONS", []),
         },
     )

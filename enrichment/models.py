@@ -70,6 +70,35 @@ class ClientFacts(models.Model):
         _("stale data"), default=list, blank=True, help_text=_("keys of field groups older than allowed")
     )
 
+    # Value and retention (enrichment/providers/retention.py): what the client is worth to the firm
+    # and the signals that they may leave, so rules can single out valuable clients at risk.
+    client_value = models.DecimalField(
+        _("client value per year"),
+        **MONEY,
+        null=True,
+        blank=True,
+        help_text=_("advice fees plus commission in the last complete calendar year"),
+    )
+    products_held = models.PositiveIntegerField(_("products held"), null=True, blank=True)
+    products_ending_within_90_days = models.PositiveIntegerField(
+        _("products ending within 90 days"), null=True, blank=True
+    )
+    open_complaints = models.PositiveIntegerField(_("open complaints"), null=True, blank=True)
+    engagement_trend = models.IntegerField(
+        _("engagement trend"),
+        null=True,
+        blank=True,
+        help_text=_("contacts in the last 6 months minus contacts in the 6 months before (negative: falling)"),
+    )
+    churn_risk_signals = models.PositiveSmallIntegerField(
+        _("churn-risk signals"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "how many of: an open complaint, a product ending within 90 days, no contact for a year, falling engagement"
+        ),
+    )
+
     # Why a fact is missing, and who computed each one: {"loan_to_value": "no property value"}.
     unknown = models.JSONField(default=dict, blank=True)
     provenance = models.JSONField(default=dict, blank=True)  # {"age": {"by": "age", "at": iso}}

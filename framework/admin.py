@@ -166,6 +166,7 @@ class RuleAdminForm(forms.ModelForm):
             "urgency",
             "message_template",
             "legal_basis",
+            "purpose",
             "kind",
             "condition",
             "hit_policy",
@@ -184,6 +185,11 @@ class RuleAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "version" in self.fields:
             self.fields["version"].queryset = FrameworkVersion.objects.filter(status=FrameworkVersion.Status.DRAFT)
+        if "purpose" in self.fields:
+            self.fields["purpose"].required = False  # left out: the rule's current purpose (advice for a new one)
+
+    def clean_purpose(self):
+        return self.cleaned_data.get("purpose") or self.instance.purpose or Rule._meta.get_field("purpose").default
 
 
 @admin.register(Rule)
@@ -195,7 +201,7 @@ class RuleAdmin(admin.ModelAdmin):
     list_select_related = ("version",)
     fieldsets = (
         (None, {"fields": ("version", "key", "position", "name", "description", "enabled")}),
-        (_("Alert"), {"fields": ("alert_type", "granule", "urgency", "message_template", "legal_basis")}),
+        (_("Alert"), {"fields": ("alert_type", "granule", "urgency", "message_template", "legal_basis", "purpose")}),
         (
             _("Condition"),
             {

@@ -17,6 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from clients.models import Purpose
+
 from .rules import (
     condition_node_validate,
     decision_input_validate,
@@ -133,6 +135,15 @@ class Rule(models.Model):
     )
     legal_basis = models.TextField(
         _("legal or policy basis"), blank=True, help_text=_("e.g. Wft art. 4:24a (duty of care), or firm policy.")
+    )
+    # Purpose limitation (GDPR art. 5(1)(b)): a rule reads only fields whose register entry allows
+    # its purpose (trust/privacy_register.py); checked when the rule is saved.
+    purpose = models.CharField(
+        _("purpose"),
+        max_length=12,
+        choices=Purpose,
+        default=Purpose.ADVICE,
+        help_text=_("Why the firm acts on this rule's alerts; a commercial rule may not read financial data."),
     )
 
     class Meta:

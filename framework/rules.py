@@ -10,9 +10,11 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.utils import formats
+from django.utils import formats, numberformat
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from .language import typed as t
@@ -90,15 +92,38 @@ def message_fields(template: str) -> list[str]:
     return names
 
 
-def format_value(value) -> str:
+@lru_cache(maxsize=32)
+def _number_formats(language: str | None) -> tuple[str, object, str]:
+    """The language's decimal separator, grouping and thousand separator, as `formats.localize` reads them."""
+    return (
+        formats.get_format("DECIMAL_SEPARATOR", language, use_l10n=True),
+        formats.get_format("NUMBER_GROUPING", language, use_l10n=True),
+        formats.get_format("THOUSAND_SEPARATOR", language, use_l10n=True),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _date_text(value: date, language: str | None) -> str:
+    return formats.date_format(value, "SHORT_DATE_FORMAT")
+
+
+def format_value(value, language: str | None = None) -> str:
+    """A reported value as a message shows it, in the active language.
+
+    Exactly `formats.localize` and `formats.date_format`, with the language's formats looked up
+    once: a whole-book evaluation renders hundreds of thousands of messages.
+    """
     if value is None:
         return "–"
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if isinstance(value, Decimal):
-        return formats.localize(tidy_number(value))
+        decimal_separator, grouping, thousand_separator = _number_formats(language or get_language())
+        return numberformat.format(
+            tidy_number(value), decimal_separator, None, grouping, thousand_separator, use_l10n=True
+        )
     if isinstance(value, date):
-        return formats.date_format(value, "SHORT_DATE_FORMAT")
+        return _date_text(value, language or get_language())
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     return str(value)
@@ -106,13 +131,14 @@ def format_value(value) -> str:
 
 def message_render(template: str, values: dict) -> str:
     """The message with each {name} replaced by that reported value; nothing else is evaluated."""
+    language = get_language()  # once per message: looking it up costs more than formatting a value
 
     def replace(match: re.Match) -> str:
         text = match.group(0)
         if text in ("{{", "}}"):
             return text[0]
         name = match.group(1)
-        return format_value(values.get(name)) if name is not None else text
+        return format_value(values.get(name), language) if name is not None else text
 
     return _TEMPLATE_TOKEN.sub(replace, template)
 
@@ -125,6 +151,25 @@ def _parent(part):
         return part.rule
     except ObjectDoesNotExist:
         return None
+
+
+def purpose_errors(rule, *nodes) -> list[str]:
+    """Why the rule's purpose may not read the fields these expressions read (GDPR purpose limitation);
+    the privacy register (trust/privacy_register.py) says which purposes each field allows."""
+    from trust.privacy import purpose_check_fields
+
+    from .language.references import referenced_fields
+
+    purpose = getattr(rule, "purpose", "") if rule is not None else ""
+    if not purpose:
+        return []
+    return [str(error) for error in purpose_check_fields(purpose, referenced_fields(*nodes))]
+
+
+def _purpose_check(rule, node, field: str = "expression") -> None:
+    errors = purpose_errors(rule, node)
+    if errors:
+        raise ValidationError({field: errors})
 
 
 def rule_fields_validate(rule) -> dict[str, list[str]]:
@@ -140,16 +185,22 @@ def rule_fields_validate(rule) -> dict[str, list[str]]:
             errors["condition"] = [_("An expression rule needs a condition.")]
         else:
             try:
-                compile_expression(rule.condition, parameters, expect=Type.BOOL)
+                condition = compile_expression(rule.condition, parameters, expect=Type.BOOL)
             except RuleError as error:
                 errors["condition"] = [error.describe()]
+            else:
+                if purpose_errors(rule, condition):
+                    errors["purpose"] = purpose_errors(rule, condition)
     elif rule.condition.strip():
         errors["condition"] = [_("Leave the condition empty: this rule's condition is its tree or table.")]
     if rule.deadline.strip():
         try:
-            compile_expression(rule.deadline, parameters, expect=Type.DATE)
+            deadline = compile_expression(rule.deadline, parameters, expect=Type.DATE)
         except RuleError as error:
             errors["deadline"] = [error.describe()]
+        else:
+            if purpose_errors(rule, deadline):
+                errors.setdefault("purpose", []).extend(purpose_errors(rule, deadline))
     try:
         message_fields(rule.message_template)
     except ValueError as error:
@@ -166,6 +217,7 @@ def reported_value_validate(part) -> None:
         raise ValidationError({"expression": error.describe()}) from None
     if node.type not in REPORTABLE:
         raise ValidationError({"expression": _("Report a number, date, text or yes/no, not %s.") % node.type})
+    _purpose_check(rule, node)
 
 
 def condition_node_validate(node) -> None:
@@ -178,9 +230,10 @@ def condition_node_validate(node) -> None:
     if not node.expression.strip():
         raise ValidationError({"expression": _("A condition node needs a condition.")})
     try:
-        compile_expression(node.expression, parameters, expect=Type.BOOL)
+        condition = compile_expression(node.expression, parameters, expect=Type.BOOL)
     except RuleError as error:
         raise ValidationError({"expression": error.describe()}) from None
+    _purpose_check(rule, condition)
 
 
 def decision_input_validate(column) -> None:
@@ -192,6 +245,7 @@ def decision_input_validate(column) -> None:
         raise ValidationError({"expression": error.describe()}) from None
     if node.type not in REPORTABLE:
         raise ValidationError({"expression": _("A column tests a number, date, text or yes/no, not %s.") % node.type})
+    _purpose_check(rule, node)
 
 
 def decision_row_validate(row) -> None:
@@ -359,6 +413,13 @@ def rule_program(
     for name in quoted:
         if name not in labels:
             raise RuleDefinitionError(_("message"), _("{%s} is not a reported value of this rule") % name)
+
+    # Purpose limitation over the whole program: activation refuses a rule that reads what its purpose may not.
+    misused = purpose_errors(
+        rule, *(branch.condition for branch in branches), *(node for _label, node in reported), deadline
+    )
+    if misused:
+        raise RuleDefinitionError(_("purpose"), misused[0])
 
     size = sum(1 for branch in branches for _node in t.walk(branch.condition))
     size += sum(1 for _label, node in reported for _node in t.walk(node))

@@ -156,11 +156,16 @@ def _branches_hit(program: RuleProgram, row: dict) -> list[int]:
 
 
 def framework_evaluate(
-    *, version: FrameworkVersion | None = None, client_ids=None, today: date | None = None
+    *,
+    version: FrameworkVersion | None = None,
+    client_ids=None,
+    today: date | None = None,
+    client_id_range: tuple[int, int] | None = None,
 ) -> list[RuleResult]:
     """Every firing of the version's enabled rules (default: the active version) over current clients.
 
-    `client_ids` (ids or a queryset of ids) limits the evaluation to those clients. Queries: a
+    `client_ids` (ids or a queryset of ids) limits the evaluation to those clients; or
+    `client_id_range` (start, stop): the current clients with ids in [start, stop). Queries: a
     handful to load the rules, then one per rule, whatever the size of the book.
     """
     version = version or framework_version_active()
@@ -168,7 +173,9 @@ def framework_evaluate(
         return []
     today = today or timezone.localdate()
     clients = Client.objects.filter(deleted_at__isnull=True)
-    if client_ids is not None:
+    if client_id_range is not None:
+        clients = clients.filter(pk__gte=client_id_range[0], pk__lt=client_id_range[1])
+    elif client_ids is not None:
         # A queryset of ids stays a subquery; anything else is read once.
         clients = clients.filter(pk__in=client_ids if isinstance(client_ids, QuerySet) else list(client_ids))
 

@@ -40,6 +40,7 @@ RULE_FIELDS = (
     "deadline",
     "message_template",
     "legal_basis",
+    "purpose",
 )
 PART_FIELDS = {
     ReportedValue: ("position", "label", "expression"),

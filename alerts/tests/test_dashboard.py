@@ -147,3 +147,25 @@ def test_large_ids_are_written_without_thousand_separators(client, advisor):
     client.force_login(advisor)
     html = client.get(reverse("alerts:dashboard")).content.decode()
     assert f'value="{alert.pk}"' in html and 'data-alert="123456"' in html
+
+
+def test_cached_quadrant_counts_follow_an_action_at_once(
+    client, advisor, book, settings, django_capture_on_commit_callbacks
+):
+    # As in production: the counts come from the cache, and every write to alerts starts a new generation.
+    from django.core.cache import cache
+
+    settings.STEWARD_ALERT_COUNTS_CACHE_SECONDS = 60
+    cache.clear()
+    client.force_login(advisor)
+    html = client.get(reverse("alerts:dashboard")).content.decode()
+    assert re.search(r'data-testid="count-urgent_sensitive">2<', html)
+    Alert.objects.filter(pk=book["urgent_later"].pk).update(quadrant=Quadrant.LATER_ROUTINE)  # not a service
+    html = client.get(reverse("alerts:dashboard")).content.decode()
+    assert re.search(r'data-testid="count-urgent_sensitive">2<', html)  # cached: a minute at most
+    with django_capture_on_commit_callbacks(execute=True):  # the generation moves on at the commit
+        client.post(reverse("alerts:bulk"), {"action": "resolve", "alert_ids": [book["urgent"].pk]})
+    html = client.get(reverse("alerts:dashboard")).content.decode()
+    assert re.search(r'data-testid="count-urgent_sensitive">0<', html)
+    assert re.search(r'data-testid="count-later_routine">1<', html)
+    cache.clear()

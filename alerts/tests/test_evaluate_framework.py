@@ -20,6 +20,12 @@ DEFAULT_RULES = [
     "no_contact_12_months",
     "pension_gap",
     "stale_income",
+    # Added by framework migration 0003.
+    "market_value_outdated",
+    "mortgage_term_past_state_pension",
+    "mortgage_within_nhg_limit",
+    "mortgage_without_disability_cover",
+    "savings_buffer_low",
 ]
 
 

@@ -65,6 +65,17 @@ SECTIONS = [
             ("stale_field_groups", _("Stale data"), "groups"),
         ],
     ),
+    (
+        _("Value and retention"),
+        [
+            ("client_value", _("Value last year (fees and commission)"), "money"),
+            ("products_held", _("Products held"), "count"),
+            ("products_ending_within_90_days", _("Products ending within 90 days"), "count"),
+            ("open_complaints", _("Open complaints"), "count"),
+            ("engagement_trend", _("Engagement trend (contacts, last 6 months vs the 6 before)"), "count"),
+            ("churn_risk_signals", _("Churn-risk signals"), "count"),
+        ],
+    ),
 ]
 GROUP_LABELS = {group.key: group.label for group in FIELD_GROUPS}
 

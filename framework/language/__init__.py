@@ -30,7 +30,8 @@ In brief (examples are real rules):
 
 Null logic is three-valued and documented in evaluate.py; a rule fires only when its condition is
 definitely true. The only exceptions on bad input are RuleSyntaxError and RuleTypeError (errors.py),
-with line and column. Limits are in parser.py and checker.py.
+with line and column. Limits are in parser.py and checker.py, and the step budget of one evaluation
+in evaluate.py.
 """
 
 from .checker import check_parameters, compile_cell, compile_expression

@@ -16,6 +16,11 @@ Null logic (three-valued, as in SQL, so that this evaluator and the compiled que
 
 A rule fires only when its condition is definitely true: unknown facts never raise an alert by
 accident ("fails closed"); the explanation then says which value was missing.
+
+Bounded work: the parser bounds an expression's size and depth, and aggregates do not nest, so a
+rule visits each row of a client a bounded number of times. On top of that, every evaluation has a
+budget of steps (a node visited, a row read: MAX_EVALUATION_STEPS); a client file so large that one
+evaluation would exceed it makes the value unknown (null: fails closed) instead of running on.
 """
 
 import decimal
@@ -25,6 +30,9 @@ from decimal import Decimal
 
 from . import dates
 from . import typed as t
+
+# About a second of work at most; the largest real rule over a large client file needs a few thousand.
+MAX_EVALUATION_STEPS = 1_000_000
 
 _CONTEXT = decimal.Context(prec=28, Emax=10**6, Emin=-(10**6), traps=[decimal.InvalidOperation, decimal.Overflow])
 
@@ -51,6 +59,15 @@ class Evaluation:
     snapshot: dict
     today: date
     reads: dict = field(default_factory=dict)  # (scope, row id, field) -> Read, in reading order
+    max_steps: int = MAX_EVALUATION_STEPS  # for all the evaluations that share this object
+    steps: int = 0
+    exhausted: bool = False  # the budget ran out: a value evaluated with this object is unknown
+
+    def step(self, count: int = 1) -> None:
+        self.steps += count
+        if self.steps > self.max_steps:
+            self.exhausted = True
+            raise _OutOfSteps
 
     def record(self, scope: str, row_id, name: str, value) -> None:
         key = (scope, row_id, name)
@@ -58,10 +75,22 @@ class Evaluation:
             self.reads[key] = Read(scope, row_id, name, value)
 
 
+class _OutOfSteps(Exception):
+    """The evaluation's step budget ran out (caught in `evaluate`)."""
+
+
 def evaluate(node: t.Node, snapshot: dict, *, today: date, evaluation: Evaluation | None = None):
-    """The value of `node` for the client in `snapshot`: Decimal, date, str, bool, list or None."""
+    """The value of `node` for the client in `snapshot`: Decimal, date, str, bool, list or None.
+
+    None also when the evaluation's step budget runs out (`evaluation.exhausted` then says so).
+    """
     evaluation = evaluation or Evaluation(snapshot=snapshot, today=today)
-    return _eval(node, evaluation, None)
+    if evaluation.exhausted:
+        return None
+    try:
+        return _eval(node, evaluation, None)
+    except _OutOfSteps:
+        return None
 
 
 def _number(value):
@@ -159,6 +188,7 @@ def _call(node: t.Call, args: list):
 
 def _aggregate(node: t.Aggregate, evaluation: Evaluation):
     rows = evaluation.snapshot.get(node.collection) or []
+    evaluation.step(len(rows))
     if node.where is not None:
         rows = [row for row in rows if _eval(node.where, evaluation, row) is True]
     if node.name == "count":
@@ -187,6 +217,7 @@ def _aggregate(node: t.Aggregate, evaluation: Evaluation):
 
 
 def _eval(node: t.Node, evaluation: Evaluation, row):
+    evaluation.step()
     match node:
         case t.Const() | t.Param():
             return node.value

@@ -25,6 +25,8 @@ def troubled_client():
     """A client who breaks two default rules: fixed rate ends in 10 days, complaint open 45 days."""
     client = f.LoanPartFactory(fixed_rate_end_date=days_from_today(10)).mortgage.client
     f.ComplaintFactory(client=client, received_on=days_from_today(-45))
+    # Covered against disability, so the mortgage breaks no rule of migration 0003.
+    f.InsurancePolicyFactory(client=client, kind="disability", insured_amount=1200)
     facts_for(client, age=52, household_type="family")
     return client
 

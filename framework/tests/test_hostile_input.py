@@ -1,15 +1,14 @@
 """Arbitrary and hostile text thrown at the parser, the checker and both evaluators.
 
-Whatever the input: no code runs (an audit hook refuses file, process, network, import and
-exec events while the language is at work), nothing hangs (each input is timed), and the only
-exceptions are RuleSyntaxError and RuleTypeError. Time is this process's CPU time, so other work
+Whatever the input: no code runs (an audit hook, tests/sandbox.py, refuses file, process, network,
+import and exec events while the language is at work), nothing hangs (each input is timed), and the
+only exceptions are RuleSyntaxError and RuleTypeError. Time is this process's CPU time, so other work
 on the machine does not make a fast evaluation look slow.
+
+10,000 inputs in all in `make test`, 100,000 in `make soak` (tests/soak.py).
 """
 
-import sys
-import threading
 import time
-from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
@@ -19,57 +18,12 @@ from hypothesis import strategies as st
 
 from framework.language.checker import check_parameters, compile_cell, compile_expression
 from framework.language.errors import RuleSyntaxError, RuleTypeError
-from framework.language.evaluate import evaluate
+from framework.language.evaluate import MAX_EVALUATION_STEPS, Evaluation, evaluate
 from framework.language.orm import OrmCompiler
 from framework.language.parser import MAX_SOURCE_LENGTH
 from framework.language.schema import Type
-
-# Audit events that mean code is doing more than computing a value.
-FORBIDDEN_EVENTS = (
-    "open",
-    "exec",
-    "compile",
-    "import",
-    "subprocess",
-    "os.",
-    "shutil",
-    "socket",
-    "ctypes",
-    "pickle",
-    "marshal",
-    "urllib",
-    "http",
-    "ftplib",
-    "smtplib",
-    "webbrowser",
-    "sqlite3",
-    "code.",
-    "cpython.run_",
-    "builtins.input",
-)
-_guard = threading.local()
-
-
-def _audit(event: str, args) -> None:
-    if getattr(_guard, "armed", False) and event.startswith(FORBIDDEN_EVENTS):
-        _guard.events.append(event)
-        raise RuntimeError(f"forbidden audit event during rule evaluation: {event}")
-
-
-# An audit hook cannot be removed; it only acts while a test has armed it in this thread.
-if not getattr(sys, "_steward_rule_audit_hook", False):
-    sys.addaudithook(_audit)
-    sys._steward_rule_audit_hook = True
-
-
-@contextmanager
-def no_side_effects():
-    _guard.armed, _guard.events = True, []
-    try:
-        yield _guard.events
-    finally:
-        _guard.armed = False
-
+from tests.sandbox import no_side_effects
+from tests.soak import examples
 
 PARAMETERS = check_parameters({"days": 14, "ratio": 0.7, "group": "income", "since": "2020-01-01"})
 TODAY = date(2026, 11, 23)
@@ -199,32 +153,32 @@ conditions = st.recursive(
 )
 
 
-@settings(max_examples=1500, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(3000, 30000), database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.text(max_size=300))
 def test_arbitrary_text_is_refused_or_evaluated_without_side_effects(text):
     exercise(text)
 
 
-@settings(max_examples=1500, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(3000, 30000), database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(hostile_tokens)
 def test_hostile_token_soup_is_refused_or_evaluated_without_side_effects(text):
     exercise(text)
 
 
-@settings(max_examples=1000, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(2000, 20000), database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(conditions)
 def test_generated_rules_evaluate_to_yes_no_or_unknown(text):
     exercise(text)
 
 
-@settings(max_examples=500, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(1500, 15000), database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(conditions, st.integers(min_value=0), st.text(max_size=5))
 def test_valid_rules_with_text_spliced_in_are_refused_or_evaluated(text, where, insertion):
     where %= len(text) + 1
     exercise(text[:where] + insertion + text[where:])
 
 
-@settings(max_examples=300, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(500, 5000), database=None, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.text(max_size=60))
 def test_arbitrary_decision_table_cells_are_refused_or_become_conditions(cell):
     subject = compile_expression("facts.age")
@@ -269,3 +223,26 @@ def test_the_audit_hook_catches_code_that_opens_files():
     with no_side_effects() as events, pytest.raises(RuntimeError):
         open("/etc/hostname")  # noqa: SIM115 - the very thing the hook must catch
     assert events == ["open"]
+
+
+def test_an_evaluation_that_runs_out_of_steps_is_unknown_not_endless():
+    many = {**SNAPSHOT, "policies": [{**ROW, "id": index, "insured_amount": Decimal(index)} for index in range(5000)]}
+    node = compile_expression('sum(policies[kind = "home" and insured_amount > 10].insured_amount) > 0', PARAMETERS)
+    assert evaluate(node, many, today=TODAY) is True  # the default budget is ample for a real rule
+
+    small_budget = Evaluation(snapshot=many, today=TODAY, max_steps=1000)
+    started = time.process_time()
+    assert evaluate(node, many, today=TODAY, evaluation=small_budget) is None  # unknown: fails closed
+    assert small_budget.exhausted and small_budget.steps > 1000
+    assert time.process_time() - started < 0.5
+    # Later evaluations sharing the spent budget (an explanation's parts) are unknown at once.
+    assert evaluate(compile_expression("1 = 1"), many, today=TODAY, evaluation=small_budget) is None
+
+
+def test_the_step_budget_covers_the_largest_rule_over_a_large_client_file():
+    """A rule at the size limit over 2,000 rows finishes within the default budget."""
+    many = {**SNAPSHOT, "policies": [{**ROW, "id": index, "insured_amount": Decimal(index)} for index in range(2000)]}
+    text = " and ".join(f'sum(policies[kind = "home" and insured_amount > {n}].insured_amount) > 0' for n in range(8))
+    evaluation = Evaluation(snapshot=many, today=TODAY)
+    assert evaluate(compile_expression(text, PARAMETERS), many, today=TODAY, evaluation=evaluation) is True
+    assert not evaluation.exhausted and evaluation.steps < MAX_EVALUATION_STEPS
