@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve test lint format worker beat messages check-deploy clean bench
+.PHONY: help install demo serve test lint format worker beat messages check-deploy clean bench soak soak-security security soak
 
 help: ## List the make targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
@@ -38,6 +38,15 @@ serve: install ## Serve without reloading demo data
 test: install ## Run the whole test suite (SQLite + eager Celery, or DATABASE_URL / REDIS_URL when set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The attack-surface tests at full strength (STEWARD_SOAK=1, tests/soak.py): 100,000 rule expressions and
+# message templates, 400 generated API requests per operation and persona. Long; CI runs the bounded variant.
+SECURITY_SOAK_TESTS ?= framework/tests/test_hostile_input.py tests/test_hostile_templates.py tests/test_api_fuzz.py
+soak-security: install ## Part of make soak: 100,000 hostile rule expressions and templates, 16x the API fuzzing
+	STEWARD_SOAK=1 $(BIN)/python -m pytest $(SECURITY_SOAK_TESTS) -q $(SOAK_ARGS)
+
+security: install ## bandit over the project's code; fails on any high-severity finding
+	$(BIN)/bandit -c pyproject.toml -q -r . --severity-level high
+
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -61,6 +70,14 @@ SIZE ?= 1000000
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/steward_bench
 bench: install ## Benchmarks on PostgreSQL (SIZE=1000000 clients; SIZE=100000 for a quick look) -> docs/benchmarks.md
 	BENCH_COMMAND="make bench SIZE=$(SIZE)" DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m benchmarks --prepare --size $(SIZE) $(BENCH_ARGS)
+
+# Soak runs: the fault tests at full size (100,000-record syncs killed at many points, PostgreSQL and
+# Redis restarts, 10,000 mutated pages). They start their own workers, PostgreSQL cluster and Redis.
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/steward_soak
+SOAK_REDIS_URL ?= redis://127.0.0.1:6379/7
+soak: install soak-security ## Long fault runs on PostgreSQL and Redis (kill -9, restarts, mutated pages); prints the figures
+	STEWARD_SOAK=1 DATABASE_URL=$(SOAK_DATABASE_URL) REDIS_URL=$(SOAK_REDIS_URL) STEWARD_FAULTS_REDIS_URL=$(SOAK_REDIS_URL) \
+		$(BIN)/python -m pytest ingestion/tests/faults -q -s $(SOAK_ARGS)
 
 check-deploy: install ## Run Django's deployment checks with production-like settings
 	DEBUG=false SECRET_KEY=$$(openssl rand -hex 40) ALLOWED_HOSTS=steward.example $(BIN)/python manage.py check --deploy --fail-level WARNING

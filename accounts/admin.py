@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .models import Team, User
 
@@ -27,3 +28,21 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.fieldsets,
         (_("Team"), {"fields": ("team", "is_team_lead")}),
     )
+
+
+# Authenticator apps (the second factor, accounts/mfa.py). django-otp's own admin shows each device's
+# secret key and QR code to admins, and answers a 500 for an unknown id; ours only lists them, so an
+# admin can remove a lost phone's app (its user then sets up a new one at /accounts/mfa/).
+admin.site.unregister(TOTPDevice)
+
+
+@admin.register(TOTPDevice)
+class AuthenticatorAppAdmin(admin.ModelAdmin):
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    list_filter = ["confirmed"]
+    search_fields = ["user__username"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False  # a user sets up their own app, scanning a code only they see

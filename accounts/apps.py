@@ -12,6 +12,8 @@ class AccountsConfig(AppConfig):
         # role's permissions equal to the declared map after every migrate. This wires Django's own
         # permission machinery; it is not domain flow.
         post_migrate.connect(_sync_roles_after_migrate, dispatch_uid="accounts_roles")
+        # Records at every login whether the user has a second factor (see accounts/mfa.py).
+        from . import mfa  # noqa: F401
 
 
 def _sync_roles_after_migrate(sender, using, apps=None, **kwargs):

@@ -25,6 +25,8 @@ AREAS = [
     Area("alerts", _("Alerts"), "alerts:dashboard", "accounts.access_alerts"),
     Area("canvas", _("Canvas"), "canvas:board", "accounts.access_canvas"),
     Area("followup", _("Follow-up"), "followup:playbooks", "accounts.access_followup"),
+    # Advisors reach their team's calls and booked meetings here (back office through Follow-up too).
+    Area("calls", _("Calls & agenda"), "followup:calls", "followup.view_calltask"),
     Area("insights", _("Insights"), "insights:index", "accounts.access_insights"),
 ]
 

@@ -21,6 +21,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.access_alerts",
         "accounts.access_insights",
         "clients.view_*",
+        # Follow-up: their team's call queue and booked meetings.
+        "followup.view_calltask",
+        "followup.change_calltask",
+        "followup.view_booking",
+        # A client's request to see their data (GDPR art. 15) goes through their own advisor.
+        "trust.export_client_data",
+        # The duty-of-care file of a client of their team, for the supervisor (AFM) on request.
+        "trust.download_duty_of_care",
     ],
     # Back office runs the canvas, the follow-up and keeps an eye on the sources, for every team.
     BACK_OFFICE: [
@@ -39,6 +47,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "enrichment.view_*",
         "enrichment.add_confirmationrequest",
         "enrichment.change_confirmationrequest",
+        # Follow-up: playbooks, templates, dispatch, call queue, agenda.
+        "followup.*",
     ],
     # Admins configure sources, rules and users; they may do everything.
     ADMIN: ["*.*"],

@@ -10,6 +10,7 @@ Django admin is one policy for all its routes (it is generated per registered mo
 Admin role is staff, everyone else is sent to a login page.
 """
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -200,6 +201,79 @@ CANVAS_WRITE = by_role(advisors=403, back_office=ELSEWHERE, admin=ELSEWHERE)
 CANVAS_API_READ = by_role(advisors=403, back_office=200, admin=200, anonymous=401)
 CANVAS_API_INVALID = by_role(advisors=403, back_office=400, admin=400, anonymous=401)  # an empty body
 
+
+# --- Follow-up's objects, made on first use: per team a sent message with a call task and a booking.
+FOLLOWUP_READ = by_role(advisors=403, back_office=200, admin=200)
+FOLLOWUP_MISSING = by_role(advisors=403, back_office=404, admin=404)
+FOLLOWUP_WRITE = by_role(advisors=403, back_office=ELSEWHERE, admin=ELSEWHERE)
+
+
+def followup_of(world: World) -> dict:
+    """{"messages", "calls", "bookings", "tokens"} per side, and a playbook; made once per world."""
+    if not hasattr(world, "followup"):
+        from followup.links import link_token
+        from followup.models import Booking, CallTask, Message, MessageAlert, Playbook
+
+        made = {"messages": {}, "calls": {}, "bookings": {}, "tokens": {}}
+        made["playbook"] = Playbook.objects.create(name="Urgent", quadrant="urgent_routine")
+        for side, alert in world.alerts.items():
+            message = Message.objects.create(
+                client=alert.client,
+                team=alert.team,
+                channel="phone",
+                purpose="service",
+                language="en",
+                status="sent",
+                call_to_action="self_service",
+                self_service_flow="fixed_rate_period",
+                idempotency_key=hashlib.sha256(side.encode()).hexdigest(),
+            )
+            MessageAlert.objects.create(message=message, alert=alert, channel="phone")
+            made["messages"][side] = message
+            made["tokens"][side] = link_token(message)
+            made["calls"][side] = CallTask.objects.create(message=message, team=alert.team)
+            start = timezone.now() + timedelta(days=3)
+            made["bookings"][side] = Booking.objects.create(
+                client=alert.client,
+                advisor=alert.assigned_to,
+                team=alert.team,
+                alert=alert,
+                message=message,
+                starts_at=start,
+                ends_at=start + timedelta(hours=1),
+            )
+        world.followup = made
+    return world.followup
+
+
+def call_of(world: World, side: str):
+    return followup_of(world)["calls"][side]
+
+
+def booking_of(world: World, side: str):
+    return followup_of(world)["bookings"][side]
+
+
+def public(name: str, *extra) -> Callable[[World], str]:
+    """A client's page through the Noord message's signed link (extra: "alert" for its alert's id)."""
+
+    def build(world: World) -> str:
+        made = followup_of(world)
+        args = [made["tokens"][NOORD], *(world.alerts[NOORD].pk for _ in extra)]
+        return reverse(name, args=args)
+
+    return build
+
+
+def public_tampered(name: str, *extra) -> Callable[[World], str]:
+    return lambda world: reverse(name, args=[public_token_tampered(world), *(world.alerts[NOORD].pk for _ in extra)])
+
+
+def public_token_tampered(world: World) -> str:
+    token = followup_of(world)["tokens"][NOORD]
+    return token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb")
+
+
 POLICY: dict[str, list[Probe]] = {
     # --- Foundation
     # Advisors land on their work queue; the other roles on the page of their areas.
@@ -208,6 +282,10 @@ POLICY: dict[str, list[Probe]] = {
     "login": [Probe(url("login"), {"anonymous": 200, **dict.fromkeys(STAFF, ELSEWHERE)})],
     # Logging out is a POST (a GET, e.g. a prefetch, must not log anyone out).
     "logout": [Probe(url("logout"), logged_in(405))],
+    # The second factor: everyone may set up an authenticator app; the code page sends a user without
+    # one on (tests/test_mfa.py covers the flow itself).
+    "accounts:mfa_setup": [Probe(url("accounts:mfa_setup"), logged_in(200))],
+    "accounts:mfa_verify": [Probe(url("accounts:mfa_verify"), logged_in(ELSEWHERE))],
     "set_language": [
         Probe(url("set_language"), everyone(ELSEWHERE), method="post", data=lambda w: {"language": "en", "next": "/"})
     ],
@@ -291,6 +369,55 @@ POLICY: dict[str, list[Probe]] = {
     "canvas:api-place": [Probe(url("canvas:api-place"), CANVAS_API_INVALID, method="post", as_json=True)],
     "canvas:api-undo": [Probe(url("canvas:api-undo"), CANVAS_API_INVALID, method="post", as_json=True)],
     "canvas:api-granulation": [Probe(url("canvas:api-granulation"), CANVAS_API_INVALID, method="post", as_json=True)],
+    # --- Insights: every staff role, each seeing only its own team's figures (insights/tests/test_pages.py);
+    # an unknown table is a 404 for anyone allowed in.
+    "insights:index": [Probe(url("insights:index"), logged_in(200))],
+    "insights:retention": [Probe(url("insights:retention"), logged_in(200))],
+    "insights:export": [
+        Probe(url("insights:export", "metrics"), logged_in(200)),
+        Probe(url("insights:export", "at-risk"), logged_in(200)),
+        Probe(url("insights:export", "no-such-table"), logged_in(404)),
+    ],
+    # --- Follow-up: back office and admins manage playbooks, templates and dispatch; advisors work their
+    # own team's call queue and agenda (another team's call or booking: 404).
+    "followup:playbooks": [Probe(url("followup:playbooks"), FOLLOWUP_READ)],
+    "followup:playbook_new": [Probe(url("followup:playbook_new"), FOLLOWUP_READ)],
+    "followup:playbook_edit": [
+        Probe(lambda w: reverse("followup:playbook_edit", args=[followup_of(w)["playbook"].pk]), FOLLOWUP_READ),
+        Probe(url("followup:playbook_edit", MISSING), FOLLOWUP_MISSING),
+    ],
+    "followup:playbook_delete": [Probe(url("followup:playbook_delete", MISSING), FOLLOWUP_MISSING, method="post")],
+    "followup:playbook_move": [Probe(url("followup:playbook_move", MISSING), FOLLOWUP_MISSING, method="post")],
+    "followup:dispatch_now": [
+        Probe(url("followup:dispatch_now"), FOLLOWUP_WRITE, method="post"),
+        Probe(url("followup:dispatch_now"), logged_in(405)),
+    ],
+    "followup:templates": [Probe(url("followup:templates"), FOLLOWUP_READ)],
+    "followup:template_new": [Probe(url("followup:template_new"), FOLLOWUP_READ)],
+    "followup:template_edit": [Probe(url("followup:template_edit", MISSING), FOLLOWUP_MISSING)],
+    "followup:outbox": [Probe(url("followup:outbox"), FOLLOWUP_READ)],
+    "followup:outbox_email": [Probe(url("followup:outbox_email", "nosuchemail"), FOLLOWUP_MISSING)],
+    "followup:calls": [Probe(url("followup:calls"), logged_in(200))],
+    "followup:call_done": team_scoped(
+        "followup:call_done", call_of, found=ELSEWHERE, method="post", data=lambda w, side: {"outcome": "no_answer"}
+    ),
+    "followup:agenda": [Probe(url("followup:agenda"), logged_in(200))],
+    "followup:booking": team_scoped("followup:booking", booking_of, found=200),
+    # The client's pages: no login; the signed link is the key (tampered: 400; expired: 410, see
+    # followup/tests/test_client_pages.py). The open pixel answers a GIF whatever the link.
+    "followup_public:landing": [
+        Probe(public("followup_public:landing"), everyone(200)),
+        Probe(public_tampered("followup_public:landing"), everyone(400)),
+    ],
+    "followup_public:self_service": [
+        Probe(public("followup_public:self_service", "alert"), everyone(200)),
+        Probe(public_tampered("followup_public:self_service", "alert"), everyone(400)),
+    ],
+    "followup_public:book": [
+        Probe(public("followup_public:book"), everyone(200)),
+        Probe(public_tampered("followup_public:book"), everyone(400)),
+    ],
+    "followup_public:pixel": [Probe(public("followup_public:pixel"), everyone(200))],
     # --- The API: a 401 for anonymous callers, never a redirect; other teams' objects are 404.
     "api:schema": [Probe(url("api:schema"), logged_in(200, anonymous=401))],
     "api:docs": [Probe(url("api:docs"), logged_in(200))],  # a page for people: log in first
@@ -322,6 +449,42 @@ POLICY: dict[str, list[Probe]] = {
         )
     ],
     "api:not-found": [Probe(lambda w: "/api/no-such-endpoint/", logged_in(404, anonymous=401))],
+    # --- Privacy: the register of processing for admins; a client's data export (access request)
+    # for the advisors of the client's team and admins, not back office.
+    "privacy:register": [Probe(url("privacy:register"), by_role(advisors=403, back_office=403, admin=200))],
+    "privacy:client_export": [
+        Probe(
+            url=lambda world, side=side, file_format=file_format: reverse(
+                "privacy:client_export", args=[world.clients[side].pk, file_format]
+            ),
+            expected={
+                "anonymous": LOGIN,
+                "back_office": 403,
+                "admin": 200,
+                **{persona: 200 if team == side else 404 for persona, team in TEAM_OF.items()},
+            },
+        )
+        for side in (NOORD, ZUID)
+        for file_format in ("json", "pdf")
+    ],
+    # --- Trust: a client's change history (whoever may see the client), and its duty-of-care file
+    # for the supervisor (the advisors of the client's team and admins, not back office).
+    "trust:client_history": team_scoped("trust:client_history", client_of, found=200),
+    "trust:duty_of_care": [
+        Probe(
+            url=lambda world, side=side, file_format=file_format: reverse(
+                "trust:duty_of_care", args=[world.clients[side].pk, file_format]
+            ),
+            expected={
+                "anonymous": LOGIN,
+                "back_office": 403,
+                "admin": 200,
+                **{persona: 200 if team == side else 404 for persona, team in TEAM_OF.items()},
+            },
+        )
+        for side in (NOORD, ZUID)
+        for file_format in ("json", "pdf")
+    ],
 }
 
 ADMIN_NAMESPACE = "admin"
@@ -372,6 +535,8 @@ def sample_path(route: Route, world: World) -> str:
             text = text.lstrip("^").rstrip("$")
             text = re.sub(r"\(\?P<app_label>([^)]*)\)", "clients", text)
             text = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: _sample(m.group(1), world), text)
+            # Unnamed groups (the audit trail's /<object id>/history/<version id>/): an object's id.
+            text = text.replace("([^/]+)", _sample("object_id", world))
             text = text.replace(".*", "no-such-page/")
         path += text
     return "/" + path

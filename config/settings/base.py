@@ -43,6 +43,11 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_htmx",
     "bootstrap",  # Bootstrap 5's CSS and JS as static files (django-bootstrap-static)
+    "simple_history",  # the audit trail's history tables (registered in trust/audit_models.py)
+    "csp",  # the Content-Security-Policy header (settings under Security)
+    "axes",  # failed logins per account, and the lockout after too many
+    "django_otp",  # second factor: TOTP devices (accounts/mfa.py)
+    "django_otp.plugins.otp_totp",
     # Steward, in the order the data flows.
     "accounts",
     "clients",
@@ -52,21 +57,31 @@ INSTALLED_APPS = [
     "alerts",
     "canvas",
     "followup",
+    "insights",
+    "trust",  # audit trail, privacy, duty-of-care file
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The audit trail records the logged-in user as the author of every change a request makes.
+    "simple_history.middleware.HistoryRequestMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the second factor of this session
     # Every page needs a login unless its view is marked @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # A user with an authenticator app enters its code before anything else; an admin without one sets it up.
+    "accounts.mfa.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login attempt into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -126,6 +141,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # --- Authentication -------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out account before its password is even checked (django-axes).
+    "accounts.auth_backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -231,6 +251,53 @@ SESSION_COOKIE_AGE = 60 * 60 * 10  # a working day; client data should not sit i
 X_FRAME_OPTIONS = "DENY"
 # Health probes come over plain http from inside the network; never redirect them to https.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+# Content-Security-Policy (django-csp): only our own origin, and no inline script, style or event
+# handler anywhere: behaviour lives in static/js, looks in static/css (templates set data- attributes
+# that the JS reads). Bootstrap's CSS draws its icons from data: SVGs, hence img-src data:.
+# tests/test_security_headers.py asserts the header, and a browser test fails on any violation.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Login throttling (django-axes): per account, whatever the address the attempts come from. The 11th
+# failed attempt within an hour is refused (429) until an hour after the last failure; an admin can
+# lift the lock in Django admin (Access attempts) or with `manage.py axes_reset_username <name>`.
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = 1  # hours
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = False  # a correct guess by the owner must not give an attacker ten more tries
+# Attempts refused during the lock are not counted again: the owner trying meanwhile does not prolong it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False
+# axes.W006 asks to lock by address too. Deliberately not: a firm's office reaches Steward from one
+# address, and ten typos there would lock every colleague out for an hour. Per account is the limit
+# that holds whatever address or cookie an attacker rotates through.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+# Second factor (django-otp, TOTP): offered to every user on /accounts/mfa/; required for admins
+# (the Admin role, the only staff of Django admin) when this is true: an admin without a confirmed
+# authenticator app is sent to set one up before any page. On by default in production, off in DEBUG
+# so `make demo` logs in with the password alone.
+STEWARD_MFA_REQUIRED_FOR_ADMINS = env.bool("STEWARD_MFA_REQUIRED_FOR_ADMINS", default=not DEBUG)
+OTP_TOTP_ISSUER = "Steward"
 
 # --- Email ----------------------------------------------------------------------------------------
 
@@ -243,7 +310,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Defence in depth: a BSN or IBAN that reaches a log record anyway is masked before it is written.
+    "filters": {"mask_personal_numbers": {"()": "trust.privacy_logging.MaskPersonalNumbersFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_personal_numbers"]}
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # httpx logs every request at INFO: too chatty for syncs of thousands of pages.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
@@ -259,6 +330,9 @@ STEWARD_DEMO_STEPS: list[str] = [
     "ingestion.demo_files.demo_file_source_load",
     "enrichment.demo.demo_facts_load",
     "alerts.demo.demo_alerts_load",
+    "followup.demo.demo_followup_load",  # playbooks, templates, advisor hours, consents
+    # Keep last: 26 weeks of follow-up history and revenue for the insights (after the follow-up step).
+    "insights.demo.demo_history_load",
 ]
 # How many generated clients `make demo` loads (a few thousand keeps set-up under a minute).
 STEWARD_DEMO_CLIENTS = env.int("STEWARD_DEMO_CLIENTS", default=3000)
@@ -266,12 +340,42 @@ STEWARD_DEMO_CLIENTS = env.int("STEWARD_DEMO_CLIENTS", default=3000)
 # After a sync page commits, the clients it changed flow on to these Celery tasks (each takes a
 # list of client ids), in the order the data flows. A later step adds its task here.
 STEWARD_AFTER_SYNC_TASKS: list[str] = ["alerts.tasks.clients_changed"]
+# PostgreSQL is the record of what is due; after Redis lost its queue, the beat task
+# ingestion.tasks.reconcile_due_work calls these (each returns how many items it re-enqueued).
+# Follow-up adds its own here: re-enqueue messages not sent yet.
+STEWARD_RECONCILERS: list[str] = [
+    "ingestion.services.reliability.syncs_due_enqueue",
+    "followup.services.sending.messages_due_enqueue",
+]
 # After the framework opens alerts (or moves them to another segment), these functions (keyword
 # argument alert_ids) set what later steps own, such as the canvas placement that gives each alert
 # its priority and quadrant.
 STEWARD_AFTER_ALERTS_OPENED: list[str] = ["canvas.services.alerts_place"]
+# Before the framework opens alerts, these functions (keyword argument rows: the new alerts' column
+# values) fill in what later steps own, so each new alert is written once, already placed.
+STEWARD_ALERTS_PLACE_NEW: list[str] = ["canvas.services.alerts_place_new"]
 # A count shown on an area of the navigation: a function taking the request.
 STEWARD_NAV_BADGES: dict[str, str] = {"alerts": "alerts.selectors.nav_badge_new_urgent"}
+# Bulk writes of the unified view (clients/bulk.py bypasses save()) are handed to this function,
+# which records them in the audit trail; empty switches that off.
+STEWARD_BULK_WRITE_AUDIT = "trust.audit.history_record_bulk"
+# After each chunk of a framework run, these functions record it (keyword arguments version,
+# client_ids, id_range, counts, started_at): which version ran when, on which clients.
+STEWARD_AFTER_FRAMEWORK_RUN: list[str] = ["trust.duty_of_care.evaluation_run_record"]
+# Templates included at the end of the 360° client page (context: client, user), so later steps add
+# sections without the clients step importing them. Each may load its own template tags.
+STEWARD_CLIENT_PAGE_SECTIONS: list[str] = ["trust/audit_client_section.html"]
+# Templates included in the 360° page's contact timeline (context: client, user) and on an alert's
+# page (context: alert, user), so earlier steps show follow-up's messages without importing it.
+STEWARD_CLIENT_TIMELINE_SECTIONS: list[str] = ["followup/_client_timeline.html"]
+STEWARD_ALERT_PAGE_SECTIONS: list[str] = ["followup/_alert_panel.html"]
+# Follow-up (followup/conf.py has every setting and its default). The demo's email goes to an outbox
+# folder that /followup/outbox/ lists; production uses EMAIL_BACKEND (SMTP). Links in messages start
+# with STEWARD_FOLLOWUP_SITE_URL.
+STEWARD_FOLLOWUP_EMAIL_BACKEND = env(
+    "STEWARD_FOLLOWUP_EMAIL_BACKEND", default="followup.channels.OutboxEmailBackend" if DEBUG else ""
+)
+STEWARD_FOLLOWUP_SITE_URL = env("STEWARD_FOLLOWUP_SITE_URL", default="http://127.0.0.1:8000")
 # Without a broker (the demo), "Sync now" runs the sync in a background thread of the web process,
 # so the page can show its progress; with Redis it goes to a Celery worker.
 STEWARD_SYNC_IN_THREAD_WHEN_EAGER = env.bool("STEWARD_SYNC_IN_THREAD_WHEN_EAGER", default=DEBUG)
@@ -280,6 +384,15 @@ STEWARD_SYNC_IN_THREAD_WHEN_EAGER = env.bool("STEWARD_SYNC_IN_THREAD_WHEN_EAGER"
 # A firm that has one switches it on and states it.
 STEWARD_BSN_ENABLED = env.bool("STEWARD_BSN_ENABLED", default=False)
 STEWARD_BSN_LEGAL_BASIS = env("STEWARD_BSN_LEGAL_BASIS", default="")
+# The key of the BSN's blind index (HMAC-SHA256, trust/privacy_bsn.py): a key of its own, never
+# SECRET_KEY. Required once STEWARD_BSN_ENABLED is on (a system check says so); changing it needs
+# `manage.py privacy_bsn_reindex`.
+STEWARD_BSN_INDEX_KEY = env(
+    "STEWARD_BSN_INDEX_KEY", default="dev-only-bsn-index-key-never-use-in-production" if DEBUG else ""
+)
+# Error reports (the debug page, mails to ADMINS) mask BSNs and IBANs in variables and requests.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "trust.privacy_logging.PersonalDataExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "trust.privacy_logging.PersonalDataExceptionReporter"
 # django-fernet-encrypted-fields derives the BSN encryption key from SECRET_KEY and this salt.
 # Rotating SECRET_KEY needs the old key in SECRET_KEY_FALLBACKS, or stored BSNs cannot be read.
 SALT_KEY = env.list("FIELD_ENCRYPTION_SALT", default=["steward-field-encryption"])
