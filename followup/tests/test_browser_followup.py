@@ -60,7 +60,10 @@ def test_back_office_dispatches_the_urgent_quadrant_and_the_client_answers_from_
     assert link.startswith(f"{live_server.url}/c/")
 
     # The client opens the link on a phone, without logging in.
-    phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    # A phone that prefers English (the pages otherwise speak the message's language).
+    phone_context = browser.new_context(viewport={"width": 390, "height": 844})
+    phone_context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+    phone = phone_context.new_page()
     phone.goto(link)
     expect(phone.get_by_test_id("client-alerts")).to_contain_text(alert.alert_type.name)
     phone.get_by_test_id("start-self-service").click()

@@ -31,7 +31,8 @@ def sent(advisor):
     alert = raise_alert(client)
     (message_id,) = dispatch_queue()
     message = Message.objects.get(pk=message_id)
-    Message.objects.filter(pk=message_id).update(status="sent", sent_at=timezone.now())
+    # The client pages speak the message's language; these tests read the English texts.
+    Message.objects.filter(pk=message_id).update(status="sent", sent_at=timezone.now(), language="en")
     message.refresh_from_db()
     return message, alert
 
