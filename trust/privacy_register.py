@@ -23,6 +23,7 @@ from datetime import date, datetime
 from django.apps import apps
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 # The apps whose models hold Steward's data. A new app of the project belongs here.
 PROJECT_APPS = (
@@ -123,11 +124,11 @@ class Retention:
     def describe(self) -> str:
         parts = []
         if self.years:
-            parts.append(f"{self.years} y")
+            parts.append(ngettext("%(count)d year", "%(count)d years", self.years) % {"count": self.years})
         if self.months:
-            parts.append(f"{self.months} m")
+            parts.append(ngettext("%(count)d month", "%(count)d months", self.months) % {"count": self.months})
         if self.days:
-            parts.append(f"{self.days} d")
+            parts.append(ngettext("%(count)d day", "%(count)d days", self.days) % {"count": self.days})
         period = " ".join(parts)
         if self.after == WHILE_IN_USE:
             text = str(_("while in use; removed by hand"))

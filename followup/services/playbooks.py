@@ -73,7 +73,7 @@ def playbook_move(*, playbook: Playbook, up: bool, user) -> None:
     PlaybookChange.objects.create(
         by=user,
         playbook=playbook,
-        summary=_("Moved %(dir)s: %(name)s") % {"dir": "up" if up else "down", "name": playbook.name},
+        summary=(_("Moved up: %(name)s") if up else _("Moved down: %(name)s")) % {"name": playbook.name},
     )
 
 

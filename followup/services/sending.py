@@ -27,7 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clients.models import ContactPreference
+from clients.models import Channel, ContactPreference, Purpose
 
 from .. import conf
 from ..channels import UNKNOWN, ProviderError, channel_backend
@@ -78,8 +78,8 @@ def _suppression_reason(message: Message) -> str:
     ).exists()
     if not consented:
         return _("No consent for %(purpose)s through %(channel)s.") % {
-            "purpose": message.purpose,
-            "channel": message.channel,
+            "purpose": _label(Purpose, message.purpose),
+            "channel": _label(Channel, message.channel),
         }
     return ""
 
@@ -267,3 +267,11 @@ def messages_due_enqueue(*, now: dt.datetime | None = None) -> int:
     for message_id in due:
         send_message.delay(message_id)
     return len(due)
+
+
+def _label(choices, value: str) -> str:
+    """The translated label of a stored choice, or the value itself when it is no longer a choice."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
