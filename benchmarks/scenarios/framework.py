@@ -100,7 +100,7 @@ def _full_run(context: Context, state: _FullState) -> Measurement:
     extra = _summary_extra(summary)
     extra.update(
         {
-            "zen_engine_seconds": round(state.zen_seconds, 1),
+            "zen_engine_seconds": round(state.zen_seconds, 4),
             "zen_engine_sample": state.zen_sample,
             "zen_engine_ratio": round(state.zen_seconds / seconds, 1),
             "zen_agrees_with_set_based_pct": state.zen_agreement,
