@@ -8,14 +8,16 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from clients.models import Client
 from framework.selectors import RuleResult, framework_evaluate, framework_version_active
+from framework.staging import findings_stage, staging_supported, version_programs
 
-from .services import Finding, ReconcileCounts, alerts_reconcile
+from .services import Finding, ReconcileCounts, alerts_reconcile, alerts_reconcile_staged
 
 CHUNK_SIZE = 10_000  # client ids per chunk; SQLite allows 32,766 query parameters
 
@@ -91,6 +93,10 @@ def framework_run(
             summary.clients += chunk.clients
             summary.chunks += 1
         return summary
+    if staging_supported():
+        return _framework_run_staged(
+            version=version, client_ids=client_ids, today=today or timezone.localdate(), id_range=id_range
+        )
     ids = sorted(client_ids)
     # A range's clients are read by their id range, not by a list of ten thousand ids (which costs
     # more to send, quote and parse than the queries cost to run).
@@ -110,6 +116,31 @@ def framework_run(
             import_string(path)(
                 version=version, client_ids=chunk_ids, id_range=id_range, counts=counts, started_at=started_at
             )
+        summary.clients += len(chunk_ids)
+        summary.chunks += 1
+    return summary
+
+
+def _framework_run_staged(*, version, client_ids: set[int], today: date, id_range: tuple | None) -> RunSummary:
+    """`framework_run` in SQL (PostgreSQL): each chunk's findings staged and reconciled by the database,
+    with no Python per client or alert (framework.staging, alerts.services.alerts_reconcile_staged)."""
+    summary = RunSummary()
+    programs = version_programs(version)
+    rule_keys = {rule.pk: rule.key for rule, _program in programs}
+    ids = sorted(client_ids)
+    whole_range = id_range is not None and len(ids) <= CHUNK_SIZE
+    for offset in range(0, len(ids), CHUNK_SIZE):
+        chunk_ids = ids[offset : offset + CHUNK_SIZE]
+        started_at = timezone.now()
+        scope = {"client_id_range": id_range} if whole_range else {"client_ids": chunk_ids}
+        with transaction.atomic():
+            findings_stage(programs=programs, today=today, **scope)
+            counts = alerts_reconcile_staged(rule_keys=rule_keys, today=today, **scope)
+            for path in settings.STEWARD_AFTER_FRAMEWORK_RUN:
+                import_string(path)(
+                    version=version, client_ids=set(chunk_ids), id_range=id_range, counts=counts, started_at=started_at
+                )
+        summary.counts.add(counts)
         summary.clients += len(chunk_ids)
         summary.chunks += 1
     return summary

@@ -116,6 +116,13 @@ class Alert(models.Model):
                 name="alert_assignee_queue_idx",
                 condition=Q(status__in=["open", "in_progress", "snoozed"]),
             ),
+            # The navigation badge on every page (`selectors.new_urgent_alert_count`): an advisor's open
+            # urgent alerts raised since their last dashboard visit, a range of a few entries.
+            models.Index(
+                fields=["assigned_to", "opened_at"],
+                name="alert_new_urgent_idx",
+                condition=Q(status="open", quadrant__in=["urgent_sensitive", "urgent_routine"]),
+            ),
             # Canvas moves re-prioritise by type and segment.
             models.Index(fields=["alert_type", "segment"], name="alert_type_segment_idx"),
             models.Index(fields=["client", "alert_type"], name="alert_client_type_idx"),
@@ -127,6 +134,23 @@ class Alert(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
+
+    # `get_FOO_display()` builds a dict of every choice, hashing each translated label, on every
+    # call: a third of the dashboard's rendering with fifty rows of two labels each. These look the
+    # label up in the enum.
+    @property
+    def quadrant_label(self) -> str:
+        try:
+            return Quadrant(self.quadrant).label
+        except ValueError:
+            return self.quadrant
+
+    @property
+    def status_label(self) -> str:
+        try:
+            return self.Status(self.status).label
+        except ValueError:
+            return self.status
 
 
 class AlertEvent(models.Model):

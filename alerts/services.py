@@ -11,17 +11,17 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from clients.bulk import EqualsAny, rows_insert, rows_update
+from clients.bulk import EqualsAny, copy_tuples, rows_insert, rows_update
 from clients.models import Client
 from framework.models import Rule
 
-from .models import Alert, AlertEvent, AlertType
+from .models import Alert, AlertEvent, AlertType, Quadrant
 from .selectors import COUNTS_GENERATION_KEY
 
 # A dismissed alert stays dismissed until its values change materially or this period passes.
@@ -47,9 +47,35 @@ class Finding:
 
     @property
     def fingerprint(self) -> str:
-        """Changes when the values change materially (not when only today's date moved on)."""
+        """Changes when the values change materially (not when only today's date moved on).
+
+        md5 of the values as PostgreSQL writes them as jsonb text, so the set-based path computes
+        the same fingerprint in SQL (`md5(CAST(values AS text))`, framework.staging).
+        """
         material = {key: value for key, value in self.values.items() if not key.startswith("days_")}
-        return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
+        return values_fingerprint(material)
+
+
+def jsonb_text(value) -> str:
+    """`value` as PostgreSQL writes a jsonb value as text: object keys by length, then by their bytes."""
+    if isinstance(value, dict):
+        items = sorted(((str(key), item) for key, item in value.items()), key=lambda pair: _key_order(pair[0]))
+        pairs = (f"{json.dumps(key, ensure_ascii=False)}: {jsonb_text(item)}" for key, item in items)
+        return "{" + ", ".join(pairs) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(jsonb_text(item) for item in value) + "]"
+    if value is None or isinstance(value, str | bool | int | float):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _key_order(key: str) -> tuple[int, bytes]:
+    encoded = key.encode()
+    return len(encoded), encoded
+
+
+def values_fingerprint(material: dict) -> str:
+    return hashlib.md5(jsonb_text(material).encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass
@@ -264,6 +290,227 @@ def alerts_reconcile(
         # later steps (the canvas) do that, named in settings so this step never imports them.
         for hook_path in settings.STEWARD_AFTER_ALERTS_OPENED:
             import_string(hook_path)(alert_ids=[row["id"] for row in to_update])
+    return counts
+
+
+# --- Reconciling from the framework's staging table (PostgreSQL) ----------------------------------
+
+_STAGE_COLUMNS = """client_id bigint, alert_type_id bigint, rule_id bigint, rule_version_id bigint, segment text,
+    "values" jsonb, fingerprint text, message text, due_date date, team_id bigint, advisor_id bigint,
+    granulation jsonb"""
+# The distinct places of the new alerts, as the canvas's hook gave them.
+_PLACE_COLUMNS = "alert_type_id bigint, segment text, granulation jsonb, due_date date, priority integer, quadrant text"
+
+
+def staged_table_reset(cursor, name: str, columns: str, *, few: bool = False) -> None:
+    """An empty temporary table (this connection's only), as framework.staging empties its own."""
+    from framework.staging import temporary_table_empty
+
+    temporary_table_empty(cursor, name, columns, few=few)
+
+
+_LIVE_SQL = "('open', 'in_progress', 'snoozed')"  # Alert.LIVE_STATUSES, as SQL
+
+
+@transaction.atomic
+def alerts_reconcile_staged(
+    *,
+    rule_keys: dict[int, str],
+    client_id_range: tuple[int, int] | None = None,
+    client_ids=None,
+    now: datetime | None = None,
+    today: date | None = None,
+) -> ReconcileCounts:
+    """`alerts_reconcile` for findings already in the staging table (framework.staging), in SQL.
+
+    The same decisions, set-based in a fixed number of statements and with no Python per alert:
+    per client and alert type the first rule's finding counts; a live alert is kept, and
+    rewritten only when its fingerprint, segment, due date, values or rule version changed; a
+    dismissed alert with the same fingerprint within DISMISSAL_PERIOD suppresses a new one; a new
+    alert goes to the client's advisor, is placed on the canvas (the STEWARD_ALERTS_PLACE_NEW hooks,
+    called once per distinct place, not per alert) and gets its event; a live alert of a current
+    client in scope without a finding is resolved, with its event. `rule_keys` names the rules by id
+    for the counts. The scope is every current client with an id in `client_id_range` [start, stop)
+    or in `client_ids`.
+    """
+    from framework.selectors import age_band_sql
+    from framework.staging import STAGING_TABLE
+
+    now = now or timezone.now()
+    today = today or timezone.localdate()
+    counts = ReconcileCounts()
+    if client_id_range is not None:  # the current clients of the range
+        scope_sql, scope_params = "a.client_id >= %s AND a.client_id < %s", list(client_id_range)
+        current_sql = "AND EXISTS (SELECT 1 FROM clients_client c WHERE c.id = a.client_id AND c.deleted_at IS NULL)"
+    else:  # these clients, as named
+        scope_sql, scope_params, current_sql = "a.client_id = ANY(%s)", [sorted(client_ids)], ""
+    alert, event, alert_type = Alert._meta.db_table, AlertEvent._meta.db_table, AlertType._meta.db_table
+    client = Client._meta.db_table
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT position, alert_type FROM {STAGING_TABLE} ORDER BY position")  # noqa: S608 - module constants
+        named = {}
+        for position, key in cursor.fetchall():
+            named.setdefault(key, position)
+        if named and AlertType.objects.filter(key__in=named).count() < len(named):
+            # New types get the name of the first rule that raises them.
+            names = dict(Rule.objects.filter(pk__in=rule_keys).values_list("key", "name"))
+            by_position = list(rule_keys.values())
+            alert_types_ensure(
+                [
+                    Finding(client_id=0, alert_type=key, alert_type_name=names.get(by_position[position], key))
+                    for key, position in named.items()
+                ]
+            )
+
+        # Per client and type the first rule's finding, with its granulation and owners.
+        staged_table_reset(cursor, "fw_stage", _STAGE_COLUMNS, few=client_id_range is None)
+        cursor.execute(
+            f"""INSERT INTO fw_stage
+            SELECT DISTINCT ON (f.client_id, t.id)
+                f.client_id, t.id AS alert_type_id, f.rule_id, f.rule_version_id, f.segment, f."values",
+                f.fingerprint, f.message, f.due_date, c.team_id, c.advisor_id,
+                jsonb_build_object(
+                    'age_band', {age_band_sql("f.age")},
+                    'household_type', COALESCE(NULLIF(f.household_type, ''), 'unknown'),
+                    'days_to_deadline', f.due_date - CAST(%s AS date),
+                    'discrepancy_count', count(*) OVER (PARTITION BY f.client_id),
+                    'urgency', f.urgency,
+                    'branch', f.branch
+                ) AS granulation
+            FROM {STAGING_TABLE} f
+            JOIN {alert_type} t ON t.key = f.alert_type
+            JOIN {client} c ON c.id = f.client_id
+            ORDER BY f.client_id, t.id, f.position""",  # noqa: S608 - table names of models and constants
+            [today],
+        )
+        if cursor.rowcount > 1000:  # estimates for the joins below; costs more than it saves when small
+            cursor.execute("ANALYZE fw_stage (client_id, alert_type_id)")
+        # What is live now: kept (and changed), or new.
+        cursor.execute(
+            f"""SELECT s.rule_id, a.id IS NOT NULL, count(*) FROM fw_stage s
+            LEFT JOIN {alert} a ON a.client_id = s.client_id AND a.alert_type_id = s.alert_type_id
+                AND a.status IN {_LIVE_SQL}
+            GROUP BY 1, 2"""  # noqa: S608
+        )
+        waiting = Counter()
+        for rule_id, live, count in cursor.fetchall():
+            if live:
+                counts.tally(rule_keys.get(rule_id, ""), "kept", count)
+            else:
+                waiting[rule_id] += count
+
+        # Kept alerts whose values moved on.
+        updated_ids = []
+        if counts.kept:
+            cursor.execute(
+                f"""UPDATE {alert} a SET segment = s.segment, due_date = s.due_date, message = s.message,
+                    "values" = s."values", explanation = '[]', granulation = s.granulation,
+                    values_fingerprint = s.fingerprint, rule_id = s.rule_id, rule_version_id = s.rule_version_id,
+                    updated_at = %s
+                FROM fw_stage s
+                WHERE a.client_id = s.client_id AND a.alert_type_id = s.alert_type_id AND a.status IN {_LIVE_SQL}
+                    AND (a.values_fingerprint <> s.fingerprint OR a.segment <> s.segment
+                         OR a.due_date IS DISTINCT FROM s.due_date OR a."values" <> s."values"
+                         OR a.rule_version_id IS DISTINCT FROM s.rule_version_id)
+                RETURNING a.id""",  # noqa: S608
+                [now],
+            )
+            updated_ids = [row[0] for row in cursor.fetchall()]
+        counts.updated = len(updated_ids)
+
+        # New alerts: placed on the canvas first, once per distinct place.
+        new_sql = f"""FROM fw_stage s
+            WHERE NOT EXISTS (SELECT 1 FROM {alert} a WHERE a.client_id = s.client_id
+                AND a.alert_type_id = s.alert_type_id AND a.status IN {_LIVE_SQL})
+            AND NOT EXISTS (SELECT 1 FROM {alert} d WHERE d.client_id = s.client_id
+                AND d.alert_type_id = s.alert_type_id AND d.status = 'dismissed' AND d.closed_at >= %s
+                AND d.values_fingerprint = s.fingerprint)"""  # noqa: S608
+        dismissal_since = now - DISMISSAL_PERIOD
+        staged_table_reset(cursor, "fw_place", _PLACE_COLUMNS, few=client_id_range is None)
+        if settings.STEWARD_ALERTS_PLACE_NEW and waiting.total():
+            cursor.execute(
+                f"SELECT DISTINCT s.alert_type_id, s.segment, s.granulation, s.due_date {new_sql}",
+                [dismissal_since],
+            )
+            places = [
+                {"alert_type_id": type_id, "segment": segment,
+                 "granulation": json.loads(granulation) if isinstance(granulation, str) else granulation,
+                 "due_date": due_date}
+                for type_id, segment, granulation, due_date in cursor.fetchall()
+            ]  # fmt: skip
+            for hook_path in settings.STEWARD_ALERTS_PLACE_NEW:
+                import_string(hook_path)(rows=places)
+            copy_tuples(
+                cursor,
+                "fw_place",
+                ["alert_type_id", "segment", "granulation", "due_date", "priority", "quadrant"],
+                (
+                    (p["alert_type_id"], p["segment"], json.dumps(p["granulation"]), p["due_date"],
+                     p.get("priority", 0), p.get("quadrant", Quadrant.UNPLACED))
+                    for p in places
+                ),
+            )  # fmt: skip
+            if len(places) > 1000:
+                cursor.execute("ANALYZE fw_place")
+        if waiting.total():
+            cursor.execute(
+                f"""WITH opened AS (
+                    INSERT INTO {alert} (alert_type_id, segment, client_id, team_id, rule_id, rule_version_id, message,
+                        "values", explanation, granulation, values_fingerprint, due_date, priority, quadrant, status,
+                        snoozed_until, status_reason, assigned_to_id, opened_at, updated_at, closed_at)
+                    SELECT s.alert_type_id, s.segment, s.client_id, s.team_id, s.rule_id, s.rule_version_id, s.message,
+                        s."values", '[]', s.granulation, s.fingerprint, s.due_date, COALESCE(p.priority, 0),
+                        COALESCE(p.quadrant, %s), 'open', NULL, '', s.advisor_id, %s, %s, NULL
+                    FROM (SELECT s.* {new_sql}) s
+                    LEFT JOIN fw_place p ON p.alert_type_id = s.alert_type_id AND p.segment = s.segment
+                        AND p.granulation = s.granulation
+                        AND COALESCE(p.due_date, 'infinity') = COALESCE(s.due_date, 'infinity')
+                    RETURNING id, rule_id
+                ), events AS (
+                    INSERT INTO {event} (alert_id, at, by_id, from_status, to_status, reason)
+                    SELECT id, %s, NULL, '', 'open', %s FROM opened
+                )
+                SELECT rule_id, count(*) FROM opened GROUP BY rule_id""",  # noqa: S608
+                [Quadrant.UNPLACED, now, now, dismissal_since, now, str(_("Raised by the framework."))],
+            )
+            for rule_id, count in cursor.fetchall():
+                counts.tally(rule_keys.get(rule_id, ""), "opened", count)
+                waiting[rule_id] -= count
+        for rule_id, count in waiting.items():
+            if count:
+                counts.tally(rule_keys.get(rule_id, ""), "suppressed", count)
+
+        # Live alerts of current clients in scope that no finding asks for: resolved.
+        reason = str(_("The condition no longer holds."))
+        cursor.execute(
+            f"""WITH closing AS (
+                SELECT a.id, a.status, a.rule_id, a.alert_type_id FROM {alert} a
+                WHERE {scope_sql} AND a.status IN {_LIVE_SQL} {current_sql}
+                    AND NOT EXISTS (SELECT 1 FROM fw_stage s WHERE s.client_id = a.client_id
+                        AND s.alert_type_id = a.alert_type_id)
+                FOR UPDATE OF a
+            ), closed AS (
+                UPDATE {alert} a SET status = 'resolved', status_reason = %s, closed_at = %s, updated_at = %s
+                FROM closing WHERE a.id = closing.id
+            ), events AS (
+                INSERT INTO {event} (alert_id, at, by_id, from_status, to_status, reason)
+                SELECT id, %s, NULL, status, 'resolved', %s FROM closing
+            )
+            SELECT COALESCE(r.key, t.key), count(*) FROM closing
+            JOIN {alert_type} t ON t.id = closing.alert_type_id
+            LEFT JOIN {Rule._meta.db_table} r ON r.id = closing.rule_id
+            GROUP BY 1""",  # noqa: S608
+            [*scope_params, reason, now, now, now, reason],
+        )
+        for key, count in cursor.fetchall():
+            counts.tally(key, "closed", count)
+
+    if counts.opened or counts.updated or counts.closed:
+        transaction.on_commit(alert_counts_invalidate)
+    if updated_ids:
+        for hook_path in settings.STEWARD_AFTER_ALERTS_OPENED:
+            import_string(hook_path)(alert_ids=updated_ids)
     return counts
 
 

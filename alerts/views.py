@@ -15,11 +15,12 @@ from . import services
 from .forms import AlertFilterForm, BulkActionForm
 from .models import Alert
 from .selectors import (
+    BY_DUE_DATE,
+    BY_VALUE,
     AlertFilters,
     alert_get_for_user,
     alert_queue,
     alert_queue_page,
-    alert_queue_page_by_value,
     alerts_visible_to,
     quadrant_counts_cached,
 )
@@ -55,7 +56,7 @@ def dashboard_view(request):
     filters = _filters(form, request.user)
     queue = alert_queue(user=request.user, filters=filters)
     by_value = form.is_valid() and form.cleaned_data.get("order") == "value"
-    page = (alert_queue_page_by_value if by_value else alert_queue_page)(queue, after=request.GET.get("after", ""))
+    page = alert_queue_page(queue, order=BY_VALUE if by_value else BY_DUE_DATE, after=request.GET.get("after", ""))
     live_scope = alert_queue(user=request.user, filters=AlertFilters(scope=filters.scope, team_id=filters.team_id))
     context = {
         "form": form,

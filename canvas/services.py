@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alerts.models import Alert, AlertType, Quadrant
+from alerts.services import alert_counts_invalidate
 from framework.models import IDENTIFIER
 
 from .models import SCORE_MAX, Placement, PlacementChange, Split
@@ -70,6 +71,8 @@ def _move(
     placement.save()
     rules = canvas_rules()
     updated = _apply(rules, alert_type_id=alert_type.pk, segment=segment)
+    if updated:  # the dashboards' quadrant counts, cached, are out of date once this commits
+        transaction.on_commit(alert_counts_invalidate)
     return PlacementChange.objects.create(
         alert_type=alert_type,
         segment=segment,
@@ -151,6 +154,8 @@ def granulation_set(*, alert_type: AlertType, attribute: str, bounds: list[int],
     values = priority_expressions(rules, alert_type_ids={alert_type.pk})
     live = Alert.objects.filter(alert_type=alert_type, status__in=Alert.LIVE_STATUSES)
     updated = live.exclude(**values).update(**values)
+    if updated:
+        transaction.on_commit(alert_counts_invalidate)
     # The whole-type card keeps its place (from = to); the record says who re-cut the type, and when.
     whole_type = rules.placements.get((alert_type.pk, WHOLE_TYPE))
     position = (whole_type.urgency, whole_type.advice_sensitivity) if whole_type else (None, None)
@@ -216,4 +221,7 @@ def placements_reapply(*, today: date | None = None) -> int:
     """
     values = priority_expressions(canvas_rules(today=today))
     # Only the alerts whose place changed are rewritten: on most nights a few, not the whole book.
-    return Alert.objects.filter(status__in=Alert.LIVE_STATUSES).exclude(**values).update(**values)
+    updated = Alert.objects.filter(status__in=Alert.LIVE_STATUSES).exclude(**values).update(**values)
+    if updated:
+        transaction.on_commit(alert_counts_invalidate)
+    return updated

@@ -52,6 +52,16 @@ def age_band(age: int | None) -> str:
     return AGE_UNKNOWN
 
 
+def age_band_sql(age: str) -> str:
+    """`age_band` as SQL over an age column (the bands are constants of this module)."""
+    whens = []
+    for low, high, band in AGE_BANDS:
+        tests = [f"{age} >= {int(low)}"] if low is not None else []
+        tests += [f"{age} < {int(high)}"] if high is not None else []
+        whens.append(f"WHEN {' AND '.join(tests)} THEN '{band}'")
+    return f"(CASE {' '.join(whens)} ELSE '{AGE_UNKNOWN}' END)"
+
+
 @dataclass(frozen=True)
 class Granulation:
     """What the canvas segments an alert on."""
@@ -131,6 +141,12 @@ def _programs(rules) -> list[tuple[Rule, RuleProgram]]:
 
 def _matches(program: RuleProgram, clients: QuerySet, today: date) -> list[dict]:
     """One query: the clients for which the rule fires, with its values and granulation."""
+    return list(_matches_query(program, clients, today).order_by("fw_pk"))
+
+
+def _matches_query(program: RuleProgram, clients: QuerySet, today: date) -> QuerySet:
+    """The rule's query: per client it fires for, `fw_pk`, its values, deadline, branch and granulation
+    columns (also compiled into SQL by framework.staging)."""
     compiler = OrmCompiler(today=today)
     conditions = [compiler.condition(branch.condition) for branch in program.branches]
     columns = {f"fw_value_{index}": compiler.value(node) for index, (_label, node) in enumerate(program.reported)}
@@ -144,7 +160,7 @@ def _matches(program: RuleProgram, clients: QuerySet, today: date) -> list[dict]
     elif len(conditions) > 1:
         columns.update({f"fw_hit_{index}": bool_value(condition) for index, condition in enumerate(conditions)})
     query = clients.alias(**compiler.aliases).filter(reduce(operator.or_, conditions))
-    return list(query.values("pk", **columns).order_by("pk"))
+    return query.values(fw_pk=F("pk"), **columns)
 
 
 def _branches_hit(program: RuleProgram, row: dict) -> list[int]:
@@ -186,7 +202,7 @@ def framework_evaluate(
 
     rules_per_client: dict[int, set] = {}
     for rule, _program, _branch, row in fired:
-        rules_per_client.setdefault(row["pk"], set()).add(rule.pk)
+        rules_per_client.setdefault(row["fw_pk"], set()).add(rule.pk)
 
     results = []
     for rule, program, branch_index, row in fired:
@@ -199,7 +215,7 @@ def framework_evaluate(
         results.append(
             RuleResult(
                 rule=rule,
-                client_id=row["pk"],
+                client_id=row["fw_pk"],
                 alert_type=program.alert_type,
                 granule=branch.granule,
                 urgency=branch.urgency,
@@ -211,7 +227,7 @@ def framework_evaluate(
                     age_band=age_band(row["fw_age"]),
                     household_type=row["fw_household_type"] or "unknown",
                     days_to_deadline=(deadline - today).days if deadline else None,
-                    discrepancy_count=len(rules_per_client[row["pk"]]),
+                    discrepancy_count=len(rules_per_client[row["fw_pk"]]),
                 ),
             )
         )

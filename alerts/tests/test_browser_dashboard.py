@@ -1,4 +1,5 @@
-"""In a real browser: an advisor works through the dashboard and the counts follow."""
+"""In a real browser: an advisor works through the dashboard, the counts follow, and the navigation's
+badge shows a newly raised urgent alert until the dashboard has been seen."""
 
 import re
 from datetime import timedelta
@@ -57,3 +58,16 @@ def test_an_advisor_filters_snoozes_resolves_and_opens_the_client(page, live_ser
     expect(page.get_by_role("heading", level=1)).to_contain_text(cor.full_name)
     pension_gap = AlertType.objects.get(key="pension_gap")
     expect(page.get_by_test_id("client-alerts")).to_contain_text(pension_gap.name)
+    expect(page.get_by_test_id("badge-alerts")).to_have_count(0)  # nothing new since the dashboard
+
+    # The framework raises an urgent alert for Cor: the navigation says so on the next page, and
+    # the badge clears once the advisor has been to the dashboard.
+    make_alert(cor, priority=95, due=today + timedelta(days=3))
+    page.reload()
+    expect(page.get_by_test_id("badge-alerts")).to_have_text("1")
+    page.locator('nav [data-area="alerts"]').click()
+    expect(page).to_have_url(re.compile("/dashboard/$"))
+    expect(page.get_by_test_id("count-urgent_sensitive")).to_have_text("2")
+    expect(page.get_by_test_id("badge-alerts")).to_have_count(0)
+    table.get_by_role("link", name=cor.full_name).first.click()
+    expect(page.get_by_test_id("badge-alerts")).to_have_count(0)

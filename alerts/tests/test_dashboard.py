@@ -141,6 +141,19 @@ def test_new_urgent_alerts_show_as_a_badge_until_the_dashboard_is_seen(client, a
     assert 'data-testid="badge-alerts"' not in client.get(reverse("clients:list")).content.decode()
 
 
+def test_the_badge_stops_counting_at_its_cap(client, advisor, book, monkeypatch):
+    monkeypatch.setattr("alerts.selectors.BADGE_CAP", 1)  # 99 in use; two urgent alerts in the book
+    client.force_login(advisor)
+    assert re.search(r'data-testid="badge-alerts"[^>]*>1\+<', client.get(reverse("clients:list")).content.decode())
+
+
+def test_a_cursor_that_is_not_the_queues_starts_from_the_first_page(client, advisor, book):
+    client.force_login(advisor)
+    first = rows(client.get(reverse("alerts:dashboard")))
+    for cursor in ("nonsense", "90_x_1", "90.2026-01-01.1", "1_2_3_4"):
+        assert rows(client.get(reverse("alerts:dashboard"), {"after": cursor})) == first
+
+
 def test_large_ids_are_written_without_thousand_separators(client, advisor):
     person = ClientFactory(team=advisor.team, advisor=advisor, household=None)
     alert = make_alert(person, id=123456)

@@ -47,6 +47,25 @@ def test_a_move_re_prioritises_every_live_alert_of_the_segment_in_one_update(cli
         assert (alert.priority, alert.quadrant) == (76, Quadrant.URGENT_SENSITIVE)
 
 
+def test_a_move_shows_at_once_in_the_dashboards_cached_quadrant_counts(
+    clients, back_office, advisor, client, settings, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    settings.STEWARD_ALERT_COUNTS_CACHE_SECONDS = 60
+    cache.clear()
+    pension = alert_type("pension_gap")
+    for person in clients[:3]:
+        raise_alert(person, "pension_gap")
+    client.force_login(advisor)
+    assert 'data-testid="count-unplaced">3<' in client.get("/dashboard/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        placement_move(alert_type=pension, urgency=80, sensitivity=70, user=back_office)
+    html = client.get("/dashboard/").content.decode()
+    assert 'data-testid="count-urgent_sensitive">3<' in html and 'data-testid="count-unplaced"' not in html
+    cache.clear()
+
+
 def test_closed_alerts_and_other_segments_keep_their_priority(clients, back_office):
     resolved = raise_alert(clients[0], "pension_gap", segment="pension_gap_under_30", status=Alert.Status.RESOLVED)
     dismissed = raise_alert(clients[1], "pension_gap", segment="pension_gap_under_30", status=Alert.Status.DISMISSED)

@@ -1,0 +1,172 @@
+"""On PostgreSQL the framework runs in SQL (framework.staging, alerts_reconcile_staged); it must leave
+exactly the alerts the portable Python path leaves: same values, fingerprints, messages, segments,
+granulation, canvas places, owners and events, and the same decisions on later runs."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import override
+
+from alerts import evaluation
+from alerts.evaluation import framework_run
+from alerts.models import Alert, AlertEvent
+from alerts.services import Finding, alerts_dismiss, jsonb_text
+from clients.generation import books_ensure, clients_generate
+from clients.models import Client, LoanPart
+from enrichment.services import facts_refresh
+from framework.staging import staging_supported
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL path is PostgreSQL's"),
+]
+
+COMPARED = ("client_id", "alert_type__key", "segment", "status", "message", "values", "values_fingerprint",
+            "granulation", "due_date", "priority", "quadrant", "team_id", "assigned_to_id", "rule_id",
+            "rule_version_id", "status_reason")  # fmt: skip
+
+
+def alerts_now() -> dict:
+    rows = Alert.objects.values(*COMPARED)
+    return {(row["client_id"], row["alert_type__key"], row["status"]): row for row in rows}
+
+
+def events_now() -> list:
+    return sorted(AlertEvent.objects.values_list("alert__client_id", "alert__alert_type__key", "from_status",
+                                                 "to_status", "reason"))  # fmt: skip
+
+
+def python_path(monkeypatch):
+    monkeypatch.setattr(evaluation, "staging_supported", lambda: False)
+
+
+class Undo(Exception):
+    pass
+
+
+def both_ways(monkeypatch, step) -> tuple:
+    """Run `step` the Python way and the SQL way from the same state; the alerts and events after each."""
+    outcomes = []
+    for portable in (True, False):
+        try:
+            with transaction.atomic():
+                with monkeypatch.context() as patch:
+                    if portable:
+                        python_path(patch)
+                    summary = step()
+                outcomes.append((alerts_now(), events_now(), summary.counts))
+                raise Undo
+        except Undo:
+            pass
+    return outcomes
+
+
+@pytest.fixture
+def book(db):
+    clients_generate(count=400, seed=7, books=books_ensure())
+    facts_refresh()
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+def test_the_sql_path_opens_the_same_alerts_as_the_python_path(book, monkeypatch, language):
+    assert staging_supported()
+    with override(language):
+        (python_alerts, python_events, python_counts), (sql_alerts, sql_events, sql_counts) = both_ways(
+            monkeypatch, framework_run
+        )
+    assert len(python_alerts) > 100
+    assert sql_alerts == python_alerts
+    assert sql_events == python_events
+    assert (sql_counts.opened, sql_counts.kept, sql_counts.closed) == (
+        python_counts.opened,
+        python_counts.kept,
+        python_counts.closed,
+    )
+    assert dict(sql_counts.by_type) == dict(python_counts.by_type)
+
+
+def test_after_a_change_both_paths_keep_update_close_and_suppress_alike(book, monkeypatch):
+    framework_run()
+    clients = list(Client.objects.order_by("pk")[:60])
+    # Changes: fixed-rate periods now ending soon, a deleted client, a dismissed alert.
+    LoanPart.objects.filter(mortgage__client__in=clients[:20]).update(
+        fixed_rate_end_date=timezone.localdate() + timedelta(days=10)
+    )
+    dismissed = Alert.objects.filter(status="open").order_by("pk")[:5]
+    alerts_dismiss(alerts=Alert.objects.filter(pk__in=[a.pk for a in dismissed]), user=None, reason="seen")
+    LoanPart.objects.filter(mortgage__client__in=clients[20:40]).update(fixed_rate_end_date=None)
+
+    def step():
+        return framework_run()
+
+    (python_alerts, python_events, python_counts), (sql_alerts, sql_events, sql_counts) = both_ways(monkeypatch, step)
+    assert sql_alerts == python_alerts
+    assert sql_events == python_events
+    for name in ("opened", "kept", "updated", "closed", "suppressed"):
+        assert getattr(sql_counts, name) == getattr(python_counts, name), name
+    assert python_counts.closed > 0 and python_counts.suppressed > 0
+
+
+def test_a_second_sql_run_with_nothing_changed_writes_nothing(book):
+    framework_run()
+    before = Alert.objects.order_by("pk").values_list("pk", "updated_at")
+    before = list(before)
+    summary = framework_run()
+    assert (summary.counts.opened, summary.counts.updated, summary.counts.closed) == (0, 0, 0)
+    assert list(Alert.objects.order_by("pk").values_list("pk", "updated_at")) == before
+
+
+def test_one_client_by_id_in_sql_is_the_python_result(book, monkeypatch):
+    framework_run()
+    client = Client.objects.filter(mortgages__isnull=False).order_by("pk").first()
+    LoanPart.objects.filter(mortgage__client=client).update(
+        fixed_rate_end_date=timezone.localdate() + timedelta(days=10)
+    )
+    (python_alerts, python_events, _), (sql_alerts, sql_events, _) = both_ways(
+        monkeypatch, lambda: framework_run(client_ids={client.pk})
+    )
+    assert sql_alerts == python_alerts and sql_events == python_events
+
+
+def test_the_fingerprint_is_md5_of_the_values_as_postgresql_writes_them():
+    values = {"b": "1.5", "aa": None, "a": True, "é": 'x\n"y"', "days_left": "3", "n": 2}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CAST(CAST(%s AS jsonb) AS text)", [jsonb_text(values)])
+        assert cursor.fetchone()[0] == jsonb_text(values)
+        material = {key: value for key, value in values.items() if not key.startswith("days_")}
+        cursor.execute("SELECT md5(CAST(CAST(%s AS jsonb) AS text))", [jsonb_text(material)])
+        assert cursor.fetchone()[0] == Finding(client_id=1, alert_type="x", values=values).fingerprint
+
+
+def test_a_percent_sign_in_a_rule_survives_the_prepared_statement(book, monkeypatch):
+    """The rules' own text travels inside the statement prepared for a few clients: a % stays one %."""
+    from django.db.models import Value
+    from django.db.models.functions import Concat
+
+    from framework.models import Rule
+
+    framework_run()
+    client = Client.objects.filter(mortgages__isnull=False).order_by("pk").first()
+    LoanPart.objects.filter(mortgage__client=client).update(
+        fixed_rate_end_date=timezone.localdate() + timedelta(days=10)
+    )
+    Rule.objects.update(message_template=Concat(Value("Rente 4,5% (100%%): "), "message_template"))
+    (python_alerts, python_events, _), (sql_alerts, sql_events, _) = both_ways(
+        monkeypatch, lambda: framework_run(client_ids={client.pk})
+    )
+    assert sql_alerts == python_alerts and sql_events == python_events
+    messages = [row["message"] for row in sql_alerts.values() if row["client_id"] == client.pk]
+    assert any(message.startswith("Rente 4,5% (100%%): ") for message in messages)
+
+
+def test_the_day_of_the_run_is_part_of_the_compiled_rules(book, monkeypatch):
+    """A worker that lives past midnight evaluates the new day, not the day its rules were compiled."""
+    framework_run()
+    later = timezone.localdate() + timedelta(days=200)
+    (python_alerts, python_events, python_counts), (sql_alerts, sql_events, _) = both_ways(
+        monkeypatch, lambda: framework_run(today=later)
+    )
+    assert python_counts.opened + python_counts.updated + python_counts.closed > 0  # the day matters
+    assert sql_alerts == python_alerts and sql_events == python_events

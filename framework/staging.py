@@ -1,0 +1,439 @@
+"""The framework's findings for a chunk of clients, written by SQL into a staging table (PostgreSQL).
+
+`framework_evaluate` hands out one Python object per firing, and at a million clients (about two
+million firings) the Python work per firing (normalising values, rendering the message, hashing a
+fingerprint, building a row) cost more than the rule queries and the writes together. Here every
+rule's query (the same ORM compilation, `selectors._matches_query`) is wrapped in one
+`INSERT INTO fw_finding SELECT ...` that computes in the database what the Python path computes per
+firing: the reported values as JSON (numbers tidied to at most four decimals, as `tidy_number`), the
+fingerprint (md5 of the material values' JSON text, as `alerts.services.Finding.fingerprint`), and
+the message in the active language (numbers and dates formatted as `rules.format_value`). Nothing
+travels to Python per client; `alerts.services.alerts_reconcile_staged` then reconciles the alerts
+from the table.
+
+A rule is compiled once per definition, day and language (the compiled SQL is kept with markers in
+place of the chunk's bounds), so evaluating one changed client costs no ORM compilation.
+`staging_supported` says whether this database and language can do it all in SQL; where not (SQLite,
+a date format with characters it cannot translate), the Python path is used instead.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import connection
+from django.utils import formats
+from django.utils.dateformat import format as date_format_chars
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from .language.schema import Type
+from .models import FrameworkVersion, Rule
+from .rules import _TEMPLATE_TOKEN, RuleProgram
+
+STAGING_TABLE = "fw_finding"
+
+# Markers compiled into a rule's query in place of the chunk's bounds (or its list of ids), then
+# swapped for the real ones: no client id is negative.
+_LOW, _HIGH = -(10**15) - 1, -(10**15) - 2
+_IDS = [-(10**15) - 3]
+
+STAGING_COLUMNS = """
+    position integer NOT NULL,
+    rule_id bigint NOT NULL,
+    rule_version_id bigint NOT NULL,
+    alert_type text NOT NULL,
+    client_id bigint NOT NULL,
+    segment text NOT NULL,
+    urgency text NOT NULL,
+    branch text NOT NULL,
+    "values" jsonb NOT NULL,
+    fingerprint text NOT NULL,
+    message text NOT NULL,
+    due_date date,
+    age integer,
+    household_type text
+"""
+
+
+class Unsupported(Exception):
+    """Something of the rules or formats the SQL path cannot say exactly as Python does."""
+
+
+def staging_supported() -> bool:
+    if connection.vendor != "postgresql" or connection.pg_version < 130000:  # trim_scale() is 13+
+        return False
+    try:
+        _language_formats(get_language())
+    except Unsupported:
+        return False
+    return True
+
+
+# --- Formats of the active language, as SQL ------------------------------------------------------
+
+_DATE_PATTERNS = {"d": "DD", "j": "FMDD", "m": "MM", "n": "FMMM", "Y": "YYYY", "y": "YY"}
+_MONTH_NAMES = set("bEFMN")
+
+
+@dataclass(frozen=True)
+class LanguageFormats:
+    decimal_separator: str
+    grouping: int  # 0: none
+    thousand_separator: str
+    date_parts: tuple  # ("to_char", pattern) | ("month", names) | ("text", literal)
+    yes: str
+    no: str
+
+
+@lru_cache(maxsize=8)
+def _language_formats(language: str | None) -> LanguageFormats:
+    decimal_separator = formats.get_format("DECIMAL_SEPARATOR", language, use_l10n=True)
+    grouping = formats.get_format("NUMBER_GROUPING", language, use_l10n=True)
+    thousand_separator = formats.get_format("THOUSAND_SEPARATOR", language, use_l10n=True)
+    if not isinstance(grouping, int) or grouping < 0:
+        raise Unsupported("a non-uniform number grouping")
+    if not settings.USE_THOUSAND_SEPARATOR:
+        grouping = 0
+    parts = []
+    for char in formats.get_format("SHORT_DATE_FORMAT", language, use_l10n=True):
+        if char in _DATE_PATTERNS:
+            parts.append(("to_char", _DATE_PATTERNS[char]))
+        elif char in _MONTH_NAMES:
+            parts.append(("month", tuple(str(date_format_chars(date(2000, month, 1), char)) for month in range(1, 13))))
+        elif char.isalpha() or char == "\\":
+            raise Unsupported(f"the date format character {char!r}")
+        else:
+            parts.append(("text", char))
+    return LanguageFormats(
+        decimal_separator=decimal_separator,
+        grouping=grouping,
+        thousand_separator=thousand_separator,
+        date_parts=tuple(parts),
+        yes=str(_("yes")),
+        no=str(_("no")),
+    )
+
+
+def _tidy_sql(expression: str) -> str:
+    """A number rounded to four decimals without trailing zeros (`values.tidy_number`)."""
+    return f"trim_scale(round(CAST({expression} AS numeric), 4))"
+
+
+def _number_text_sql(expression: str, fmt: LanguageFormats, params: list) -> str:
+    """A tidy number as `rules.format_value` writes it: sign, grouped whole part, decimal part."""
+    text = f"CAST(abs({_tidy_sql(expression)}) AS text)"
+    whole = f"split_part({text}, '.', 1)"
+    if fmt.grouping:
+        whole = rf"regexp_replace({whole}, '(\d)(?=(\d{{{fmt.grouping}}})+$)', '\1' || %s, 'g')"
+        params.append(fmt.thousand_separator)
+    params.append(fmt.decimal_separator)
+    return (
+        f"(CASE WHEN {_tidy_sql(expression)} < 0 THEN '-' ELSE '' END || {whole}"
+        f" || CASE WHEN strpos({text}, '.') > 0 THEN %s || split_part({text}, '.', 2) ELSE '' END)"
+    )
+
+
+def _date_text_sql(expression: str, fmt: LanguageFormats, params: list) -> str:
+    pieces = []
+    for kind, part in fmt.date_parts:
+        if kind == "to_char":
+            pieces.append(f"to_char({expression}, '{part}')")  # a constant of this module
+        elif kind == "month":
+            pieces.append(f"(CAST(%s AS text[]))[CAST(extract(month FROM {expression}) AS integer)]")
+            params.append(list(part))
+        else:
+            pieces.append("CAST(%s AS text)")
+            params.append(part)
+    return "(" + " || ".join(pieces) + ")"
+
+
+def _value_text_sql(expression: str, value_type: Type, fmt: LanguageFormats, params: list) -> str:
+    """A reported value as a message shows it; '–' when unknown (`rules.format_value`)."""
+    if value_type == Type.NUMBER:
+        text = _number_text_sql(expression, fmt, params)
+    elif value_type == Type.DATE:
+        text = _date_text_sql(expression, fmt, params)
+    elif value_type == Type.BOOL:
+        text = f"(CASE WHEN {expression} THEN CAST(%s AS text) ELSE CAST(%s AS text) END)"
+        params += [fmt.yes, fmt.no]
+    elif value_type == Type.TEXT:
+        text = f"CAST({expression} AS text)"
+    else:
+        raise Unsupported(f"a reported value of type {value_type}")
+    params.append("–")
+    return f"COALESCE({text}, %s)"
+
+
+def _value_json_sql(expression: str, value_type: Type) -> str:
+    """A reported value as `alerts.evaluation.finding_from_result` stores it in JSON."""
+    if value_type == Type.NUMBER:
+        return f"to_jsonb(CAST({_tidy_sql(expression)} AS text))"
+    if value_type in (Type.DATE, Type.BOOL):
+        return f"to_jsonb({expression})"
+    if value_type == Type.TEXT:
+        return f"to_jsonb(CAST({expression} AS text))"
+    raise Unsupported(f"a reported value of type {value_type}")
+
+
+def _message_sql(program: RuleProgram, columns: dict[str, tuple[str, Type]], fmt, params: list) -> str:
+    pieces, position = [], 0
+    template = program.message_template
+    for match in _TEMPLATE_TOKEN.finditer(template):
+        literal = template[position : match.start()]
+        position = match.end()
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            literal += token[0]
+        if literal:
+            pieces.append("CAST(%s AS text)")
+            params.append(literal)
+        name = match.group(1)
+        if name is not None:
+            expression, value_type = columns[name]
+            pieces.append(_value_text_sql(expression, value_type, fmt, params))
+    if template[position:]:
+        pieces.append("CAST(%s AS text)")
+        params.append(template[position:])
+    return "(" + " || ".join(pieces) + ")" if pieces else "''"
+
+
+# --- A rule's INSERT ... SELECT -------------------------------------------------------------------
+
+
+def _swap(params: list, scope) -> list:
+    swapped = []
+    for param in params:
+        if isinstance(param, int) and param in (_LOW, _HIGH):
+            swapped.append(scope[0] if param == _LOW else scope[1])
+        elif param == _IDS:
+            swapped.append(list(scope))
+        else:
+            swapped.append(param)
+    return swapped
+
+
+@dataclass(frozen=True)
+class StagedRule:
+    sql: str
+    params: tuple
+
+
+def _rule_insert(rule: Rule, program: RuleProgram, position: int, today: date, by_range: bool) -> StagedRule:
+    from django.db.models import F
+
+    from clients.bulk import EqualsAny
+    from clients.models import Client
+
+    from .selectors import _matches_query
+
+    clients = Client.objects.filter(deleted_at__isnull=True)
+    scope = {"pk__gte": _LOW, "pk__lt": _HIGH} if by_range else {}
+    clients = clients.filter(**scope) if by_range else clients.filter(EqualsAny(F("pk"), _IDS))
+    query = _matches_query(program, clients, today).order_by()
+    inner_sql, inner_params = query.query.sql_with_params()
+    fmt = _language_formats(get_language())
+
+    params: list = []
+    branches = program.branches
+    if len(branches) == 1:
+        index = "0"
+    elif program.hit_policy == "first":
+        index = "m.fw_branch"
+    else:
+        index = "CASE " + " ".join(f"WHEN m.fw_hit_{i} THEN {i}" for i in range(len(branches))) + " END"
+
+    def by_branch(values: list[str]) -> str:
+        if len(set(values)) == 1:
+            params.append(values[0])
+            return "CAST(%s AS text)"
+        params.extend(values)
+        return f"(CAST(ARRAY[{', '.join(['%s'] * len(values))}] AS text[]))[{index} + 1]"
+
+    select = [str(position), str(int(rule.pk)), str(int(rule.version_id)), "CAST(%s AS text)", "m.fw_pk"]
+    params.append(program.alert_type)
+    select.append(by_branch([branch.granule for branch in branches]))
+    select.append(by_branch([branch.urgency for branch in branches]))
+    select.append(by_branch([branch.label for branch in branches]))
+
+    columns = {label: (f"m.fw_value_{i}", node.type) for i, (label, node) in enumerate(program.reported)}
+    values, material = [], []
+    for label, (expression, value_type) in columns.items():
+        params.append(label)
+        values.append(f"CAST(%s AS text), {_value_json_sql(expression, value_type)}")
+    for label, (expression, value_type) in columns.items():
+        if not label.startswith("days_"):
+            params.append(label)
+            material.append(f"CAST(%s AS text), {_value_json_sql(expression, value_type)}")
+    select.append(f"jsonb_build_object({', '.join(values)})")
+    select.append(f"md5(CAST(jsonb_build_object({', '.join(material)}) AS text))")
+    select.append(_message_sql(program, columns, fmt, params))
+    select.append("m.fw_deadline" if program.deadline is not None else "CAST(NULL AS date)")
+    select += ["m.fw_age", "CAST(m.fw_household_type AS text)"]
+
+    # OFFSET 0 keeps PostgreSQL from pulling the rule's query up into this one, which would copy each
+    # value's correlated subquery into every expression that formats it (six runs instead of one).
+    sql = f"SELECT {', '.join(select)} FROM ({inner_sql} OFFSET 0) AS m"  # noqa: S608 - SQL of this module and the ORM; values are parameters
+    return StagedRule(sql=sql, params=(tuple(params), tuple(inner_params)))
+
+
+_COMPILED: dict = {}  # (rule pk, definition, day, language, by range, position) -> StagedRule
+
+
+def _rule_key(rule: Rule) -> tuple:
+    """Everything of a rule that its program and SQL are made of: a rule edited in place is another key."""
+    from .selectors import _definition, json_dumps
+
+    return (
+        rule.pk,
+        rule.version_id,
+        rule.key,
+        rule.alert_type,
+        rule.granule,
+        rule.urgency,
+        rule.message_template,
+        json_dumps([str(part) for part in _definition(rule)]),
+    )
+
+
+def _rule_insert_cached(rule: Rule, program: RuleProgram, position: int, today: date, by_range: bool) -> StagedRule:
+
+    key = (_rule_key(rule), today, get_language(), by_range, position)
+    staged = _COMPILED.get(key)
+    if staged is None:
+        if len(_COMPILED) > 512:  # rules of retired versions, days gone by
+            _COMPILED.clear()
+        staged = _COMPILED[key] = _rule_insert(rule, program, position, today, by_range)
+    return staged
+
+
+def findings_stage(
+    *,
+    programs: list[tuple[Rule, RuleProgram]],
+    today: date,
+    client_id_range: tuple[int, int] | None = None,
+    client_ids=None,
+) -> None:
+    """Fill the staging table with the firings of these rules over the chunk (one INSERT in all)."""
+    by_range = client_id_range is not None
+    scope = client_id_range if by_range else sorted(client_ids)
+    parts, params = [], []
+    for position, (rule, program) in enumerate(programs):
+        staged = _rule_insert_cached(rule, program, position, today, by_range)
+        outer, inner = staged.params
+        parts.append(staged.sql)
+        # The outer SELECT's placeholders all come before the inner query's (in FROM, last).
+        params += [*outer, *(_swap(list(inner), scope) if by_range else inner)]
+    with connection.cursor() as cursor:
+        staging_table_reset(cursor, few=not by_range)
+        # JIT compiling fourteen rules' expressions costs PostgreSQL more than a minute, for a query
+        # that runs in seconds without (EXPLAIN ANALYZE: 75 s of "Optimization" and "Emission"). And a
+        # chunk reads a sliver of every table: by index. Left to itself the planner hashes a whole
+        # table (all policies, all facts) for every chunk, which grows with the book.
+        cursor.execute(
+            "SELECT current_setting('enable_seqscan'), current_setting('plan_cache_mode'),"
+            " set_config('jit', 'off', true), set_config('enable_seqscan', 'off', true),"
+            " set_config('plan_cache_mode', 'force_generic_plan', true)"
+        )
+        seqscan, plan_cache_mode = cursor.fetchone()[:2]
+        if parts and by_range:
+            cursor.execute(f"INSERT INTO {STAGING_TABLE} {' UNION ALL '.join(parts)}", params)
+        elif parts:
+            # A few clients (one a sync changed): planning the fourteen rules' statement costs ten
+            # times more than running it, so it is prepared once per connection, with a generic plan.
+            name = _prepared(cursor, f"INSERT INTO {STAGING_TABLE} {' UNION ALL '.join(parts)}", params)
+            cursor.execute(f"EXECUTE {name}(%s)", [scope])
+        cursor.execute(
+            "SELECT set_config('enable_seqscan', %s, true), set_config('plan_cache_mode', %s, true)",
+            [seqscan, plan_cache_mode],
+        )
+
+
+def _prepared(cursor, sql: str, params: list) -> str:
+    """The name of a prepared statement of `sql` on this connection, taking the client ids as $1.
+
+    Django binds parameters on the client, so the values are written into the text first (the
+    ids' marker becomes $1). Prepared statements outlive transactions, rolled back or not; they
+    end with the connection, and the set of names lives on the connection object.
+    """
+    import hashlib
+
+    import psycopg
+
+    raw = connection.connection
+    names = getattr(raw, "_steward_prepared", None)
+    if names is None:
+        names = raw._steward_prepared = {}
+    # The rules' parameters and texts are values, not SQL: the same SQL with other values (a rule
+    # edited in place, a language) is another statement.
+    key = (sql, repr(params))
+    name = names.get(key)
+    if name is None:
+        client = psycopg.ClientCursor(raw)
+        text = client.mogrify(sql, params)
+        marker = client.mogrify("%s", [_IDS])
+        if text.count(marker) < 1:
+            raise Unsupported("no ids in the rules' statement")
+        text = text.replace(marker, "$1")
+        name = "fw_rules_" + hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:20]
+        # No parameters: the text goes to PostgreSQL as it is (a % of the rules' own text stays one %).
+        cursor.execute(f"PREPARE {name}(bigint[]) AS {text}")
+        names[key] = name
+    return name
+
+
+def staging_table_reset(cursor, *, few: bool = False) -> None:
+    """An empty staging table for this connection (temporary: other sessions never see it)."""
+    temporary_table_empty(cursor, STAGING_TABLE, STAGING_COLUMNS, few=few)
+
+
+def temporary_table_empty(cursor, name: str, columns: str, *, few: bool) -> None:
+    """Create (once per connection) or empty a temporary table of this module or of the alerts step.
+
+    TRUNCATE for a chunk's thousands of rows. DELETE for a few clients' rows, because TRUNCATE gives
+    the table a new file, which invalidates the prepared statement's plan; but DELETE leaves dead
+    rows that no autovacuum removes from a temporary table, and a table that held a chunk keeps its
+    size: so after a chunk, and every hundred DELETEs, TRUNCATE again.
+    """
+    raw = connection.connection
+    uses = getattr(raw, "_steward_staging_uses", None)
+    if uses is None:
+        uses = raw._steward_staging_uses = {}
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns})")
+    deletes = uses.get(name, 100)
+    if few and deletes < 100:
+        cursor.execute(f"DELETE FROM {name}")  # noqa: S608 - names of this module and alerts.services
+        uses[name] = deletes + 1
+    else:
+        cursor.execute(f"TRUNCATE {name}")
+        uses[name] = 100 if not few else 0
+
+
+_PROGRAMS: dict = {}  # (rule pk, definition) -> RuleProgram, or the error that kept it from compiling
+
+
+def version_programs(version: FrameworkVersion) -> list[tuple[Rule, RuleProgram]]:
+    """The version's enabled rules as programs, each compiled once per definition (parsing and
+    checking fourteen rules costs more than evaluating them for one client)."""
+    from .rules import RuleDefinitionError, rule_program
+    from .selectors import framework_rules, logger
+
+    programs = []
+    for rule in framework_rules(version=version):
+        key = _rule_key(rule)
+        program = _PROGRAMS.get(key)
+        if program is None:
+            if len(_PROGRAMS) > 512:
+                _PROGRAMS.clear()
+            try:
+                program = rule_program(rule)
+            except RuleDefinitionError as error:
+                program = error
+            _PROGRAMS[key] = program
+        if isinstance(program, RuleDefinitionError):
+            # Fails closed, as selectors._programs: a rule that does not compile raises no alerts.
+            logger.warning("framework rule %s (version %s) skipped: %s", rule.key, rule.version_id, program)
+            continue
+        programs.append((rule, program))
+    return programs
