@@ -72,3 +72,28 @@ def channel_backends() -> dict[str, str]:
 def claim_lease() -> dt.timedelta:
     """A claim older than this, with no provider call started, was left by a dead worker: reclaim it."""
     return dt.timedelta(seconds=int(_get("STEWARD_FOLLOWUP_CLAIM_LEASE_SECONDS", 300)))
+
+
+def webhook_secrets() -> dict[str, str]:
+    """Provider name → the secret its delivery reports are signed with (settings, from the environment)."""
+    return {name: secret for name, secret in _get("STEWARD_FOLLOWUP_WEBHOOK_SECRETS", {}).items() if secret}
+
+
+def webhook_tolerance() -> dt.timedelta:
+    """A delivery report signed longer ago (or further ahead) than this is refused: no replays later."""
+    return dt.timedelta(seconds=int(_get("STEWARD_FOLLOWUP_WEBHOOK_TOLERANCE_SECONDS", 300)))
+
+
+def demo_delivery_reports() -> bool:
+    """Whether the demo's providers (file backends, the outbox) report delivery after dispatch."""
+    return bool(_get("STEWARD_FOLLOWUP_DEMO_DELIVERY_REPORTS", False))
+
+
+DEMO_PROVIDER = "demo"  # the name the demo's providers sign their reports as
+
+
+def reminder_after() -> dt.timedelta | None:
+    """No response this long after an alert's last message: it goes out through the playbook's next
+    channel. None (0 days): no reminders."""
+    days = int(_get("STEWARD_FOLLOWUP_REMINDER_AFTER_DAYS", 7))
+    return dt.timedelta(days=days) if days > 0 else None

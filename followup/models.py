@@ -216,7 +216,8 @@ class Message(models.Model):
         RESPONDED = "responded", _("Responded")
         SUPPRESSED = "suppressed", _("Suppressed")
 
-    # Later statuses never move back to earlier ones (a late "delivered" after "clicked").
+    # Later statuses never move back to earlier ones (a late "delivered" after "clicked"); between
+    # delivered and failed the provider's later report wins (services/responses.py, message_track).
     STATUS_RANK = {
         "queued": 0,
         "sent": 1,
@@ -279,6 +280,10 @@ class Message(models.Model):
             models.Index(fields=["client", "-queued_at"], name="followup_msg_client_idx"),
             # The call queue and the outbox: a team's messages per channel.
             models.Index(fields=["team", "channel", "status"], name="followup_msg_team_channel_idx"),
+            # A provider's delivery report names the message by the provider's own id (one lookup).
+            models.Index(
+                fields=["provider_reference"], name="followup_msg_provider_ref_idx", condition=~Q(provider_reference="")
+            ),
         ]
 
     def __str__(self):

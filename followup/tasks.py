@@ -5,6 +5,8 @@ import uuid
 from celery import shared_task
 from django.db import transaction
 
+from . import conf
+from .demo_provider import demo_delivery_reports_send
 from .services.planning import dispatch_queue
 from .services.sending import RETRY, RETRY_AFTER, message_send, messages_due
 
@@ -30,4 +32,13 @@ def dispatch():
     new_ids = dispatch_queue()
     # After commit: the workers must see the rows they are asked to send.
     transaction.on_commit(lambda: _enqueue(messages_due()))
+    if conf.demo_delivery_reports():
+        # After the sends (eager: they have run; with a worker, a later run reports what is left).
+        transaction.on_commit(lambda: demo_delivery_reports.apply_async(countdown=30))
     return {"queued": len(new_ids)}
+
+
+@shared_task(acks_late=True)
+def demo_delivery_reports():
+    """The demo's providers report what became of the messages they were handed (demo only)."""
+    return demo_delivery_reports_send()

@@ -20,4 +20,5 @@ urlpatterns = [
     path("calls/<int:pk>/done/", views.call_done_view, name="call_done"),
     path("agenda/", views.agenda_view, name="agenda"),
     path("bookings/<int:pk>/", views.booking_view, name="booking"),
+    path("webhooks/<slug:provider>/delivery/", views.delivery_webhook_view, name="delivery_webhook"),
 ]

@@ -1,16 +1,19 @@
 """Pages of follow-up: playbooks, templates, dispatch and the outbox (back office); call queue and
-agenda (advisors, their own team); and the client's own pages behind signed links (no login)."""
+agenda (advisors, their own team); the client's own pages behind signed links (no login); and the
+providers' delivery reports (no login; signed)."""
 
 import datetime as dt
+import logging
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import user_sees_all_teams
@@ -20,11 +23,13 @@ from . import selectors
 from .forms import FLOW_FORMS, CallOutcomeForm, MessageTemplateForm, PlaybookForm
 from .links import LinkInvalid, message_for_token
 from .models import CallToAction, Message, MessageTemplate, Playbook, PlaybookChange
+from .services.delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, ReportRejected, delivery_report_receive
 from .services.playbooks import message_template_save, playbook_delete, playbook_move, playbook_save
 from .services.responses import booking_create, call_task_complete, message_track, self_service_complete
 from .templating import TemplateError, message_render
 
 MANAGE = "accounts.access_followup"
+logger = logging.getLogger(__name__)
 
 
 # --- Playbooks and dispatch (back office) -----------------------------------------------------------
@@ -236,6 +241,14 @@ def _invalid(request, error: LinkInvalid):
     return _private(render(request, "followup/public/invalid.html", {"reason": error.reason}, status=status))
 
 
+def _left(message: Message) -> bool:
+    """Whether the message reached the point where a client can hold its link. A failure the provider
+    reported after sending (a bounce) still may have: the link keeps working, and a click proves it."""
+    if message.status in (Message.Status.QUEUED, Message.Status.SUPPRESSED):
+        return False
+    return message.status != Message.Status.FAILED or message.sent_at is not None
+
+
 def _public(view):
     """Resolve the token to its message (or the clear invalid page) and speak the client's language."""
 
@@ -244,7 +257,7 @@ def _public(view):
             message = message_for_token(token)
         except LinkInvalid as error:
             return _invalid(request, error)
-        if message.status in ("queued", "suppressed", "failed"):
+        if not _left(message):
             return _invalid(request, LinkInvalid("invalid"))
         if not request.COOKIES.get("django_language"):
             translation.activate(message.language)
@@ -363,6 +376,28 @@ def pixel_view(request, token: str):
         message = message_for_token(token)
     except LinkInvalid:
         message = None
-    if message is not None and message.status not in ("queued", "suppressed", "failed"):
+    if message is not None and _left(message):
         message_track(message=message, event="opened")
     return _private(HttpResponse(PIXEL, content_type="image/gif"))
+
+
+# --- Providers' delivery reports (no login; the signature decides) --------------------------------
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def delivery_webhook_view(request, provider: str):
+    """One delivery report of `provider` (services/delivery.py has the format and the rules)."""
+    try:
+        news = delivery_report_receive(
+            provider=provider,
+            body=request.body,
+            timestamp=request.headers.get(TIMESTAMP_HEADER),
+            signature=request.headers.get(SIGNATURE_HEADER),
+        )
+    except ReportRejected as rejected:
+        if rejected.status == 403:
+            logger.warning("delivery report for provider %s refused: %s", provider, rejected.reason)
+        return JsonResponse({"error": rejected.reason}, status=rejected.status)
+    return JsonResponse({"recorded": news})

@@ -378,6 +378,10 @@ POLICY: dict[str, list[Probe]] = {
         Probe(url("insights:export", "at-risk"), logged_in(200)),
         Probe(url("insights:export", "no-such-table"), logged_in(404)),
     ],
+    # Recomputing the figures now spans every team: back office and admins only.
+    "insights:refresh": [
+        Probe(url("insights:refresh"), by_role(advisors=403, back_office=ELSEWHERE, admin=ELSEWHERE), method="post")
+    ],
     # --- Follow-up: back office and admins manage playbooks, templates and dispatch; advisors work their
     # own team's call queue and agenda (another team's call or booking: 404).
     "followup:playbooks": [Probe(url("followup:playbooks"), FOLLOWUP_READ)],
@@ -403,6 +407,12 @@ POLICY: dict[str, list[Probe]] = {
     ),
     "followup:agenda": [Probe(url("followup:agenda"), logged_in(200))],
     "followup:booking": team_scoped("followup:booking", booking_of, found=200),
+    # Providers post delivery reports without a login; the signature decides (an unknown provider: 404;
+    # followup/tests/test_delivery_reports.py covers signatures).
+    "followup:delivery_webhook": [
+        Probe(url("followup:delivery_webhook", "nosuchprovider"), everyone(404), method="post"),
+        Probe(url("followup:delivery_webhook", "nosuchprovider"), everyone(405)),
+    ],
     # The client's pages: no login; the signed link is the key (tampered: 400; expired: 410, see
     # followup/tests/test_client_pages.py). The open pixel answers a GIF whatever the link.
     "followup_public:landing": [

@@ -7,14 +7,13 @@ Here: each field's register entry (trust/privacy_register.py) lists the purposes
 - a framework rule is refused on save when it reads a field its purpose does not allow
   (framework/rules.py calls `purpose_check_fields` with `framework.language.references`);
 - a playbook (followup) checks the fields its messages and conditions read the same way;
-- a commercial or newsletter message goes only to a client with a recorded opt-in for that purpose
-  and channel (`commercial_opt_in_filter`, `opt_in_recorded`).
+- a message goes only to a client with a recorded consent for its purpose and channel (opt-in, for
+  commercial and newsletter messages): `consents_granted`, `consent_recorded`, which followup uses.
 """
 
 from dataclasses import dataclass
 
 from django.apps import apps
-from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from .privacy_register import REGISTER, TECHNICAL_FIELDS, Purpose, Tag
@@ -93,55 +92,24 @@ def purpose_check_fields(purpose: str, field_names) -> list[PurposeError]:
 
 
 # --- Consent --------------------------------------------------------------------------------------
+#
+# One rule, in one place: a client hears from the firm for a purpose through a channel only with a
+# live, granted consent for exactly that purpose and channel. The law asks it for offers and the
+# newsletter (OPT_IN_PURPOSES); Steward asks it for service and advice too, so a client decides how
+# the firm reaches them. Follow-up plans with `consents_granted` and asks `consent_recorded` right
+# before every send, so the code the tests check is the code that decides.
 
 
-def _granted(*, channel: str, purpose: str, client_ref):
+def consents_granted():
+    """The live, granted consents (a refused, withdrawn or deleted one is no consent): the one
+    definition both the set-based planner and the last check before a send build on."""
     ContactPreference = apps.get_model("clients", "ContactPreference")
-    return ContactPreference.objects.filter(
-        client=client_ref,
-        purpose=purpose,
-        channel=channel,
-        consent=ContactPreference.Consent.GRANTED,
-        deleted_at__isnull=True,
-    )
+    return ContactPreference.objects.filter(consent=ContactPreference.Consent.GRANTED, deleted_at__isnull=True)
 
 
-def commercial_opt_in_filter(
-    queryset: QuerySet, *, channel: str, purpose: str = Purpose.COMMERCIAL, client_field: str = ""
-) -> QuerySet:
-    """Only the rows whose client opted in to `purpose` through `channel` (for purposes that need it).
+def consent_recorded(*, client_id: int, purpose: str, channel: str) -> bool:
+    """Whether this client may get a message of `purpose` through `channel` now, as far as consent goes.
 
-    `queryset` holds clients (client_field="") or rows pointing at one (client_field="client", e.g.
-    followup Messages). For service and advice the queryset comes back as it is: those rest on the
-    contract and the duty of care, and the followup step applies its own consent rules to them.
+    Asked at the moment of sending, so consent withdrawn between planning and sending counts.
     """
-    if purpose not in OPT_IN_PURPOSES:
-        return queryset
-    client_ref = OuterRef(client_field or "pk")
-    return queryset.filter(Exists(_granted(channel=channel, purpose=purpose, client_ref=client_ref)))
-
-
-def opt_in_q(*, purpose: str, channel_field: str = "channel", client_field: str = "client") -> Q:
-    """A filter for rows that carry their own channel (Messages): opted in for their purpose and channel,
-    or of a purpose that needs no opt-in."""
-    if purpose not in OPT_IN_PURPOSES:
-        return Q()
-    ContactPreference = apps.get_model("clients", "ContactPreference")
-    granted = ContactPreference.objects.filter(
-        client=OuterRef(client_field),
-        purpose=purpose,
-        channel=OuterRef(channel_field),
-        consent=ContactPreference.Consent.GRANTED,
-        deleted_at__isnull=True,
-    )
-    return Q(Exists(granted))
-
-
-def opt_in_recorded(*, client_id: int, channel: str, purpose: str = Purpose.COMMERCIAL) -> bool:
-    """Whether this client may get a message of `purpose` through `channel` as far as consent goes.
-
-    The last check before a send: consent withdrawn between planning and sending counts.
-    """
-    if purpose not in OPT_IN_PURPOSES:
-        return True
-    return _granted(channel=channel, purpose=purpose, client_ref=client_id).exists()
+    return consents_granted().filter(client_id=client_id, purpose=purpose, channel=channel).exists()

@@ -7,6 +7,10 @@ matching playbook (top-down), takes the first step whose channel the client cons
 playbook's purpose (their preferred channel first), and alerts of one household that go out through
 the same channel are bundled into one message. No query per client.
 
+An open alert whose messages all got no response for a week (`STEWARD_FOLLOWUP_REMINDER_AFTER_DAYS`)
+is planned again, through the playbook's next channel the client consents to: the steps after the
+last one used, never a channel used before. After the last step, the playbook has run its course.
+
 Queuing is idempotent: a message's key is a hash of its channel and its alerts, and the database
 refuses a second message for the same alert through the same channel (MessageAlert's constraint).
 """
@@ -17,11 +21,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from alerts.models import Alert
-from clients.models import ContactPreference
+from trust.privacy import consents_granted
 
 from .. import conf
 from ..context import default_template, template_context
@@ -83,6 +88,7 @@ class PlannedMessage:
     send_after: dt.datetime
     alert_ids: list[int]
     rows: list[dict] = field(default_factory=list)
+    reminder: bool = False  # serves an alert earlier messages got no response to
 
 
 @dataclass
@@ -110,6 +116,12 @@ def _playbook_for(row: dict, playbooks: list[Playbook]) -> Playbook | None:
             continue
         return playbook
     return None
+
+
+def _steps_after(steps: list[PlaybookStep], used: set[str]) -> list[PlaybookStep]:
+    """A reminder's candidates: the steps after the last one already used, minus channels already used."""
+    last = max((i for i, step in enumerate(steps) if step.channel in used), default=-1)
+    return [step for step in steps[last + 1 :] if step.channel not in used]
 
 
 def _step_for(steps: list[PlaybookStep], consents: dict[str, bool]) -> PlaybookStep | None:
@@ -159,22 +171,51 @@ def alerts_to_plan():
     )
 
 
+def alerts_to_remind(*, now: dt.datetime):
+    """Open alerts whose follow-up got no response: served by messages that all left (or were queued)
+    at least `conf.reminder_after()` ago, none still waiting and none answered. They go out again
+    through the playbook's next channel (see `dispatch_plan`). None when reminders are off."""
+    after = conf.reminder_after()
+    if not after:
+        return Alert.objects.none()
+    cutoff = now - after
+    served = MessageAlert.objects.filter(alert=OuterRef("pk"))
+    recent_or_answered = served.filter(
+        Q(message__status=Message.Status.QUEUED)
+        | Q(message__responded_at__isnull=False)
+        | Q(message__sent_at__gt=cutoff)
+        | Q(message__sent_at__isnull=True, message__queued_at__gt=cutoff)
+    )
+    return Alert.objects.filter(status=Alert.Status.OPEN).filter(Exists(served)).exclude(Exists(recent_or_answered))
+
+
 def dispatch_plan(*, now: dt.datetime | None = None) -> DispatchPlan:
     """What dispatch would queue now (nothing is written): the preview and the first half of a run."""
     now = now or timezone.now()
     playbooks = list(Playbook.objects.filter(is_active=True).prefetch_related("steps").order_by("position", "id"))
     if not playbooks:
         return DispatchPlan(messages=[])
-    alerts = alerts_to_plan().filter(quadrant__in={p.quadrant for p in playbooks})
-    rows = list(alerts.values(*ALERT_FIELDS).order_by("-priority", "due_date", "id"))
-    plan = DispatchPlan(messages=[], alerts_considered=len(rows))
-    if not rows:
+    quadrants = {p.quadrant for p in playbooks}
+    fresh = alerts_to_plan().filter(quadrant__in=quadrants)
+    reminders = alerts_to_remind(now=now).filter(quadrant__in=quadrants)
+    rows = list(fresh.values(*ALERT_FIELDS).order_by("-priority", "due_date", "id"))
+    reminder_rows = list(reminders.values(*ALERT_FIELDS).order_by("-priority", "due_date", "id"))
+    plan = DispatchPlan(messages=[], alerts_considered=len(rows) + len(reminder_rows))
+    if not rows and not reminder_rows:
         return plan
-    client_ids = Subquery(alerts.values("client_id"))
+    # The channels each reminded alert has had already (the next channel is a new one).
+    used: dict[int, set[str]] = defaultdict(set)
+    if reminder_rows:
+        for alert_id, channel in MessageAlert.objects.filter(alert__in=Subquery(reminders.values("pk"))).values_list(
+            "alert_id", "channel"
+        ):
+            used[alert_id].add(channel)
+    client_ids = Subquery((fresh | reminders).values("client_id"))
     consents: dict[tuple[int, str], dict[str, bool]] = defaultdict(dict)
-    for client_id, purpose, channel, preferred in ContactPreference.objects.filter(
-        client_id__in=client_ids, consent=ContactPreference.Consent.GRANTED, deleted_at__isnull=True
-    ).values_list("client_id", "purpose", "channel", "preferred"):
+    # Consent as trust.privacy defines it (the same rule the last check before sending asks).
+    for client_id, purpose, channel, preferred in (
+        consents_granted().filter(client_id__in=client_ids).values_list("client_id", "purpose", "channel", "preferred")
+    ):
         consents[(client_id, purpose)][channel] = preferred
     rules = {
         r["client_id"]: r
@@ -184,7 +225,7 @@ def dispatch_plan(*, now: dt.datetime | None = None) -> DispatchPlan:
     }
 
     groups: dict[tuple, PlannedMessage] = {}
-    for row in rows:
+    for row in [*rows, *reminder_rows]:
         playbook = _playbook_for(row, playbooks)
         if playbook is None:
             continue
@@ -192,9 +233,14 @@ def dispatch_plan(*, now: dt.datetime | None = None) -> DispatchPlan:
         if rule.get("opted_out"):
             plan.opted_out += 1
             continue
-        step = _step_for(list(playbook.steps.all()), consents.get((row["client_id"], playbook.purpose), {}))
+        steps = list(playbook.steps.all())
+        reminder = row["id"] in used
+        if reminder:
+            steps = _steps_after(steps, used[row["id"]])
+        step = _step_for(steps, consents.get((row["client_id"], playbook.purpose), {}))
         if step is None:
-            plan.without_consent += 1
+            if not reminder:  # a reminder without a next channel: the playbook has run its course
+                plan.without_consent += 1
             continue
         household = row["client__household_id"]
         group_key = (
@@ -221,6 +267,7 @@ def dispatch_plan(*, now: dt.datetime | None = None) -> DispatchPlan:
                 send_after=_send_after(step.delivery, now),
                 alert_ids=[],
             )
+        planned.reminder = planned.reminder or reminder
         planned.alert_ids.append(row["id"])
         planned.rows.append(row)
     for planned in groups.values():
@@ -303,6 +350,9 @@ def dispatch_queue(*, now: dt.datetime | None = None) -> list[int]:
             idempotency_key=planned.key,
         )
         message.subject, message.body, notes[planned.key] = _render(planned, templates, link_url(message))
+        if planned.reminder:
+            reminder_note = _("reminder: no response to the earlier message")
+            notes[planned.key] = " ".join(filter(None, [reminder_note, notes[planned.key]]))
         new_messages.append(message)
     Message.objects.bulk_create(new_messages, ignore_conflicts=True)
     ids = dict(

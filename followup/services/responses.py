@@ -1,4 +1,4 @@
-"""What comes back: opens and clicks, completed self-service flows, bookings, calls made.
+"""What comes back: delivery reports, opens and clicks, completed self-service flows, bookings, calls made.
 
 A response moves the alert forward through the alerts step's own lifecycle services: a completed
 self-service flow resolves the alert it answered; a booked meeting or a call that reached the client
@@ -8,7 +8,9 @@ starts work on the message's alerts (in progress).
 import datetime as dt
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -18,23 +20,54 @@ from alerts.services import alerts_resolve, alerts_start
 from ..models import Booking, CallTask, Message, MessageEvent, SelfServiceResponse
 from ..selectors import advisor_free_slots
 
-TRACKED = ("delivered", "opened", "clicked", "responded")
+TRACKED = ("delivered", "failed", "opened", "clicked", "responded")
+ENGAGED = ("opened", "clicked", "responded")
 
 
-def message_track(*, message: Message, event: str, at: dt.datetime | None = None, detail: str = "") -> None:
-    """Record delivered/opened/clicked/responded: the status only moves forward; each time is kept once."""
+def _replaces(event: str, at: dt.datetime) -> Q:
+    """The current statuses `event` replaces. The status shows the strongest evidence there is:
+
+    responded > clicked > opened (the client had it, whatever a provider reports later) > the
+    provider's latest report, delivered or failed > sent. Between delivered and failed the later
+    report wins, whichever arrives first: a bounce after the receiving server accepted an email means
+    the client did not get it after all; a delivery after a reported failure means a retry got
+    through. A tie counts as failed (the more cautious reading). So the same reports end in the same
+    status whatever order they arrive in.
+    """
+    if event == "delivered":
+        return Q(status=Message.Status.SENT) | Q(status=Message.Status.FAILED, failed_at__lt=at)
+    if event == "failed":
+        return Q(status=Message.Status.SENT) | Q(status=Message.Status.DELIVERED, delivered_at__lte=at)
+    rank = Message.STATUS_RANK[event]
+    weaker = Q(status__in=[s for s in ("sent", "delivered", *ENGAGED) if Message.STATUS_RANK[s] < rank])
+    # A message that left and was reported failed, yet the client opened it: the client has it.
+    return weaker | Q(status=Message.Status.FAILED, sent_at__isnull=False)
+
+
+@transaction.atomic
+def message_track(*, message: Message, event: str, at: dt.datetime | None = None, detail: str = "") -> bool:
+    """Record delivered/failed/opened/clicked/responded; True when it is news, False for a repeat.
+
+    Each event counts once per message, the first time (a retried webhook, a second click), so
+    recording is idempotent. One conditional UPDATE sets the event's time and, in the same statement,
+    the status (see `_replaces`), so two reports racing cannot leave a status the rule would not
+    give; an event row is added only for news. `detail` is the reason of a failure.
+    """
     if event not in TRACKED:
         raise ValueError(event)
     at = at or timezone.now()
-    rank = Message.STATUS_RANK[event]
-    lower = [s for s, r in Message.STATUS_RANK.items() if r < rank and s not in ("failed", "suppressed", "queued")]
-    Message.objects.filter(pk=message.pk, status__in=lower).update(status=event)
-    first_time = Message.objects.filter(pk=message.pk, **{f"{event}_at__isnull": True}).update(**{f"{event}_at": at})
-    # Clicking implies opening (a plain-text email has no pixel to tell).
-    if event in ("clicked", "responded"):
-        Message.objects.filter(pk=message.pk, opened_at__isnull=True).update(opened_at=at)
-    if first_time:
-        MessageEvent.objects.create(message=message, kind=event, at=at, detail=detail)
+    changes = {
+        f"{event}_at": at,
+        "status": Case(When(_replaces(event, at), then=Value(event)), default=F("status")),
+    }
+    if event == "failed":
+        changes["failure_reason"] = detail
+    if event in ("clicked", "responded"):  # clicking implies opening (a plain-text email has no pixel)
+        changes["opened_at"] = Coalesce(F("opened_at"), Value(at, output_field=models.DateTimeField()))
+    news = Message.objects.filter(pk=message.pk, **{f"{event}_at__isnull": True}).update(**changes)
+    if news:
+        MessageEvent.objects.create(message_id=message.pk, kind=event, at=at, detail=detail)
+    return bool(news)
 
 
 def _message_alerts(message: Message):

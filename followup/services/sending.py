@@ -27,7 +27,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clients.models import Channel, ContactPreference, Purpose
+from clients.models import Channel, Purpose
+from trust.privacy import consent_recorded
 
 from .. import conf
 from ..channels import UNKNOWN, ProviderError, channel_backend
@@ -65,18 +66,12 @@ def message_claim(*, message_id: int, claim_token: str, now: dt.datetime) -> boo
     )
 
 
-def _suppression_reason(message: Message) -> str:
-    rules = ClientContactRules.objects.filter(client_id=message.client_id).first()
+def _suppression_reason(message: Message, rules: ClientContactRules | None) -> str:
+    """Why this message may not go now ("" = it may): an opt-out, or no consent for its purpose and
+    channel (trust.privacy's rule, the single one; consent withdrawn after planning counts)."""
     if rules and rules.opted_out:
         return _("The client opted out of all follow-up.")
-    consented = ContactPreference.objects.filter(
-        client_id=message.client_id,
-        purpose=message.purpose,
-        channel=message.channel,
-        consent=ContactPreference.Consent.GRANTED,
-        deleted_at__isnull=True,
-    ).exists()
-    if not consented:
+    if not consent_recorded(client_id=message.client_id, purpose=message.purpose, channel=message.channel):
         return _("No consent for %(purpose)s through %(channel)s.") % {
             "purpose": _label(Purpose, message.purpose),
             "channel": _label(Channel, message.channel),
@@ -228,11 +223,11 @@ def message_send(*, message_id: int, claim_token: str, now: dt.datetime | None =
             return _reconcile(message, claim_token=claim_token, now=now)
         return SKIPPED
     message = Message.objects.select_related("client", "client__advisor").get(pk=message_id)
-    reason = _suppression_reason(message)
+    rules = ClientContactRules.objects.filter(client_id=message.client_id).first()
+    reason = _suppression_reason(message, rules)
     if reason:
         _finish(message, status=Message.Status.SUPPRESSED, reason=reason, now=now)
         return SUPPRESSED
-    rules = ClientContactRules.objects.filter(client_id=message.client_id).first()
     quiet = _quiet_until(message, rules, now)
     if quiet:
         _release(message, claim_token=claim_token, until=quiet, kind="deferred", detail=_("quiet hours"))

@@ -1,6 +1,7 @@
 """In a real browser, the whole follow-up path: back office defines a playbook for the urgent
 quadrant and dispatches; the email is in the demo outbox; the client opens its link, completes the
-self-service flow and books a meeting; the alert, the agenda and the client's timeline follow."""
+self-service flow and books a meeting; the alert, the agenda and the client's timeline follow,
+with the provider's delivery report on it."""
 
 import datetime as dt
 import re
@@ -10,6 +11,7 @@ from playwright.sync_api import expect
 
 from alerts.models import Alert, Quadrant
 from clients.models import Channel, Purpose
+from followup import demo_provider
 from followup.models import AdvisorAvailability, Booking
 
 from .conftest import make_client, raise_alert
@@ -26,9 +28,13 @@ def log_in(page, live_server, user, password):
 
 
 def test_back_office_dispatches_the_urgent_quadrant_and_the_client_answers_from_the_email(
-    page, browser, live_server, settings, back_office, advisor, persona_password
+    page, browser, live_server, settings, monkeypatch, back_office, advisor, persona_password
 ):
     settings.STEWARD_FOLLOWUP_EMAIL_BACKEND = "followup.channels.OutboxEmailBackend"
+    # As in the demo: after dispatch the demo's mail provider reports delivery through the signed webhook path.
+    settings.STEWARD_FOLLOWUP_DEMO_DELIVERY_REPORTS = True
+    settings.STEWARD_FOLLOWUP_WEBHOOK_SECRETS = {"demo": "browser-test-demo-secret"}
+    monkeypatch.setattr(demo_provider, "BOUNCE_ONE_IN", 2**40)  # this email is not among the demo's bounces
     settings.STEWARD_FOLLOWUP_SITE_URL = live_server.url
     settings.STEWARD_FOLLOWUP_QUIET_HOURS = ("00:00", "00:00")  # whatever time the suite runs
     AdvisorAvailability.objects.bulk_create(
@@ -86,6 +92,8 @@ def test_back_office_dispatches_the_urgent_quadrant_and_the_client_answers_from_
     expect(page.get_by_test_id("alert-booking")).to_be_visible()
     page.goto(f"{live_server.url}/clients/{client.pk}/")
     expect(page.get_by_test_id("followup-message")).to_have_attribute("data-status", "responded")
+    # The provider's delivery report is on the timeline, before the client's click and answer.
+    expect(page.locator('[data-testid="followup-event"][data-kind="delivered"]')).to_contain_text("Delivered")
 
     # The advisor sees the meeting on their agenda.
     advisor_page = browser.new_context().new_page()

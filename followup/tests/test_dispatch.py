@@ -1,5 +1,7 @@
 """Dispatch planning: playbooks top-down, consent per purpose and channel, bundling, set-based, idempotent."""
 
+import datetime as dt
+
 import pytest
 from django.core import mail
 from django.db import connection
@@ -151,3 +153,57 @@ def test_the_preview_counts_messages_per_channel_for_the_coming_week(advisor, da
     assert {row.channel: row.now for row in preview["rows"]} == {"email": 1, "letter": 1}
     assert preview["alerts_bundled"] == 3
     assert preview["without_consent"] == 1
+
+
+# --- Reminders: no response after a week, the playbook's next channel -----------------------------
+
+
+def test_an_alert_without_a_response_after_a_week_goes_out_through_the_playbooks_next_channel(advisor, daytime):
+    make_playbook(channels=("email", "sms"))
+    alert = raise_alert(
+        make_client(advisor, consents=[(Purpose.SERVICE, Channel.EMAIL), (Purpose.SERVICE, Channel.SMS)])
+    )
+    dispatch_queue(now=daytime)
+    assert send_all(daytime) == ["sent"]
+
+    assert dispatch_queue(now=daytime + dt.timedelta(days=6)) == []
+    (reminder_id,) = dispatch_queue(now=daytime + dt.timedelta(days=8))
+    reminder = Message.objects.get(pk=reminder_id)
+    assert reminder.channel == Channel.SMS and list(reminder.alerts.all()) == [alert]
+    assert reminder.events.get(kind="queued").detail.startswith("reminder: no response")
+    # Planned once: the next run finds the reminder waiting, then recent.
+    assert dispatch_queue(now=daytime + dt.timedelta(days=8)) == []
+
+
+def test_an_answered_message_gets_no_reminder(advisor, daytime):
+    from followup.services.responses import message_track
+
+    make_playbook(channels=("email", "sms"))
+    raise_alert(make_client(advisor, consents=[(Purpose.SERVICE, Channel.EMAIL), (Purpose.SERVICE, Channel.SMS)]))
+    dispatch_queue(now=daytime)
+    send_all(daytime)
+    message_track(message=Message.objects.get(), event="responded", at=daytime + dt.timedelta(days=1))
+
+    assert dispatch_queue(now=daytime + dt.timedelta(days=8)) == []
+
+
+def test_a_reminder_skips_channels_without_consent_and_the_playbook_ends_after_its_last_step(advisor, daytime):
+    make_playbook(channels=("email", "sms", "letter"))
+    raise_alert(make_client(advisor, consents=[(Purpose.SERVICE, Channel.EMAIL), (Purpose.SERVICE, Channel.LETTER)]))
+    dispatch_queue(now=daytime)
+    send_all(daytime)
+
+    (letter_id,) = dispatch_queue(now=daytime + dt.timedelta(days=8))
+    assert Message.objects.get(pk=letter_id).channel == Channel.LETTER
+    send_all(daytime + dt.timedelta(days=8))
+    assert dispatch_queue(now=daytime + dt.timedelta(days=20)) == []
+
+
+def test_reminders_are_off_when_the_setting_says_zero_days(advisor, daytime, settings):
+    settings.STEWARD_FOLLOWUP_REMINDER_AFTER_DAYS = 0
+    make_playbook(channels=("email", "sms"))
+    raise_alert(make_client(advisor, consents=[(Purpose.SERVICE, Channel.EMAIL), (Purpose.SERVICE, Channel.SMS)]))
+    dispatch_queue(now=daytime)
+    send_all(daytime)
+
+    assert dispatch_queue(now=daytime + dt.timedelta(days=30)) == []
