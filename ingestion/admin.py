@@ -167,6 +167,13 @@ class QuarantinedRecordAdmin(ReadOnlyAdmin):
     list_display = ["source", "record_id", "reason", "status", "created_at"]
     list_filter = ["source", "status"]
     search_fields = ["record_id", "reason"]
+    # The payload may hold a BSN or IBAN: shown masked, never as stored (the Sources page fixes it).
+    exclude = ["raw", "raw_text"]
+    readonly_fields = ["payload"]
+
+    @admin.display(description=_("Record as received (BSNs and IBANs masked)"))
+    def payload(self, obj):
+        return obj.raw_shown
 
 
 @admin.register(SourceRecord)

@@ -13,6 +13,13 @@ from django.utils.translation import gettext_lazy as _
 from encrypted_fields.fields import EncryptedTextField
 
 from clients.models import Client
+from trust.privacy_sealed import (
+    MaskedTextField,
+    SealedBinaryField,
+    SealedJSONField,
+    SealedTextField,
+    personal_values_mask,
+)
 
 
 class Source(models.Model):
@@ -330,7 +337,13 @@ class SyncRunPart(models.Model):
 
 
 class QuarantinedRecord(models.Model):
-    """A record that could not be read or mapped; kept whole with the reason, to fix and retry."""
+    """A record that could not be read or mapped; kept whole with the reason, to fix and retry.
+
+    The payload is as the source sent it, so it may hold a BSN or an IBAN Steward never maps: it is
+    encrypted at rest (trust.privacy_sealed), shown masked (`raw_shown`), and a masked value sent
+    back with a correction is restored from the original (services.records.quarantined_record_retry).
+    The reason may quote a value: it is stored with BSNs and IBANs masked.
+    """
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open")
@@ -340,9 +353,9 @@ class QuarantinedRecord(models.Model):
     source = models.ForeignKey(Source, related_name="quarantine", on_delete=models.CASCADE)
     run = models.ForeignKey(SyncRun, related_name="quarantined_records", on_delete=models.SET_NULL, null=True)
     record_id = models.CharField(max_length=100, blank=True)
-    raw = models.JSONField(null=True)
-    raw_text = models.TextField(blank=True, help_text=_("The record as received, when it was not even JSON."))
-    reason = models.TextField()
+    raw = SealedJSONField(null=True)
+    raw_text = SealedTextField(blank=True, help_text=_("The record as received, when it was not even JSON."))
+    reason = MaskedTextField()
     status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -361,6 +374,15 @@ class QuarantinedRecord(models.Model):
         import json
 
         return json.dumps(self.raw, indent=2, ensure_ascii=False)
+
+    @property
+    def raw_shown(self) -> str:
+        """The payload as pages show it: JSON (or the text received) with BSNs and IBANs masked."""
+        import json
+
+        if self.raw is None:
+            return personal_values_mask(self.raw_text)
+        return json.dumps(personal_values_mask(self.raw), indent=2, ensure_ascii=False)
 
 
 class MatchCandidate(models.Model):
@@ -418,8 +440,10 @@ class FileImport(models.Model):
     The file is kept in the database (`content`), not under MEDIA_ROOT: it holds personal data, so
     it must never be reachable by URL, must not depend on a disk shared by web and worker, and is
     cleared in the same transaction that applies or cancels the import (a constraint holds that).
-    An import left unfinished for a day is cancelled and its file cleared at the next upload
-    (`file_imports_purge_stale`).
+    It is needed until then (mapping, preview and apply each read it again), so it is encrypted at
+    rest (trust.privacy_sealed) rather than dropped after reading. An import left unfinished for a
+    day is cancelled and its file cleared at the next upload (`file_imports_purge_stale`), and the
+    retention run clears any file still there after two days (trust.privacy_register).
     """
 
     class Status(models.TextChoices):
@@ -440,7 +464,7 @@ class FileImport(models.Model):
     )
     created_at = models.DateTimeField(_("uploaded"), default=timezone.now)
     original_filename = models.CharField(_("file name"), max_length=255)
-    content = models.BinaryField(null=True, editable=False)
+    content = SealedBinaryField(null=True, editable=False)  # encrypted at rest: the file holds personal data
     columns = models.JSONField(_("columns"), default=list)  # header names, in the file's order
     row_count = models.PositiveIntegerField(_("rows"), default=0)
     # [{"column": "Postcode", "target": "client.postcode", "transform": "postcode", "argument": "",

@@ -40,6 +40,9 @@ class PrecedenceRules:
 
     def __init__(self, declared: dict[str, tuple[str, tuple[str, ...]]]):
         self.declared = declared
+        # Per target: its strategy and each listed source's rank. A sync resolves the same few
+        # dozen targets for thousands of clients; looking the rule up once per target is enough.
+        self._ranks: dict[str, tuple[str, dict[str, int], int]] = {}
 
     @classmethod
     def from_models(cls, precedences) -> "PrecedenceRules":
@@ -56,9 +59,12 @@ class PrecedenceRules:
         """The winner among candidates (None when there are none), and those that disagree with it."""
         if not candidates:
             return None
-        strategy, order = self.rule_for(target)
-        rank = {source: index for index, source in enumerate(order)}
-        unlisted = len(order)
+        ranked = self._ranks.get(target)
+        if ranked is None:
+            strategy, order = self.rule_for(target)
+            ranked = (strategy, {source: index for index, source in enumerate(order)}, len(order))
+            self._ranks[target] = ranked
+        strategy, rank, unlisted = ranked
 
         def ordered_key(candidate: Candidate):
             # Listed sources in their order; the rest after them, most recent first.

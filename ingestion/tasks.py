@@ -47,7 +47,7 @@ def sync_source(self, source_id: int, trigger: str = SyncRun.Trigger.SCHEDULE, u
         run = sync.source_sync(source_id=source_id, trigger=trigger, user=user)
     except (RateLimited, TransientSourceError) as error:
         reliability.task_attempt_failed(task=task, key=key, error=error)
-        if attempt >= reliability.SYNC_MAX_ATTEMPTS:
+        if reliability.task_attempts_without_progress(task=task, key=key) >= reliability.SYNC_MAX_ATTEMPTS:
             reliability.task_attempt_dead_letter(task=task, key=key, error=error)
             return None
         if self.request.is_eager:
@@ -58,7 +58,7 @@ def sync_source(self, source_id: int, trigger: str = SyncRun.Trigger.SCHEDULE, u
         return None  # the source is parked until its quota resets; the schedule picks it up then
     except Exception as error:
         reliability.task_attempt_failed(task=task, key=key, error=error)
-        if attempt >= reliability.SYNC_MAX_ATTEMPTS:
+        if reliability.task_attempts_without_progress(task=task, key=key) >= reliability.SYNC_MAX_ATTEMPTS:
             reliability.task_attempt_dead_letter(task=task, key=key, error=error)
         raise
     if run.status == SyncRun.Status.SKIPPED:

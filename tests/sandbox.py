@@ -62,8 +62,14 @@ def no_side_effects(*, allow: Callable[[str, tuple], bool] | None = None):
     `allow(event, args)` may let through events a trusted engine causes itself, judged by their
     arguments (Jinja compiling code under its template's file name), never a whole kind of event.
     """
+    # No trace function while armed: Hypothesis traces a failing test to explain it, and its tracer
+    # reading frames would be refused, even on the line that disarms, leaving the hook armed for
+    # pytest's report of the failure; the whole session then crashed instead of showing the finding.
+    tracer = sys.gettrace()
+    sys.settrace(None)
     _guard.armed, _guard.events, _guard.allow = True, [], allow
     try:
         yield _guard.events
     finally:
         _guard.armed = False
+        sys.settrace(tracer)

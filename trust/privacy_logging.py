@@ -37,6 +37,14 @@ def mask_personal_numbers(text: str) -> str:
     return _BSN.sub(_bsn, _IBAN.sub(_iban, text))
 
 
+def personal_numbers_found(text: str) -> dict[str, list[str]]:
+    """The values `mask_personal_numbers` would mask, in order, under their marker."""
+    ibans = [match.group(1) for match in _IBAN.finditer(text) if _iban(match) == IBAN_MASK]
+    without_ibans = _IBAN.sub(_iban, text)
+    bsns = [match.group(1) for match in _BSN.finditer(without_ibans) if _bsn(match) == BSN_MASK]
+    return {BSN_MASK: bsns, IBAN_MASK: ibans}
+
+
 class MaskPersonalNumbersFilter(logging.Filter):
     """A handler filter: formats the record's message (and traceback) once, masked."""
 

@@ -448,6 +448,10 @@ ENTRIES: list[tuple[str, Tag, tuple[str, ...]]] = [
             category=Category.SOURCE_COPY,
             purposes=purposes(OPERATIONS),
             why="long enough to fix and retry",
+            note=(
+                "the record as the source sent it, so it may hold a BSN or IBAN Steward never maps: "
+                "encrypted at rest, shown masked; the reason is stored with BSNs and IBANs masked"
+            ),
         ),
         ("record_id", "raw", "raw_text", "reason", "run", "source", "status", "resolved_at"),
     ),
@@ -477,6 +481,10 @@ ENTRIES: list[tuple[str, Tag, tuple[str, ...]]] = [
             category=Category.SOURCE_COPY,
             purposes=purposes(OPERATIONS),
             why="the file is cleared when applied or cancelled; never kept past two days",
+            note=(
+                "the uploaded file, which may hold BSNs and IBANs; encrypted at rest, "
+                "read again by each step (map, preview, apply); an import left for a day is cancelled"
+            ),
         ),
         ("content",),
     ),
@@ -839,6 +847,43 @@ ENTRIES: list[tuple[str, Tag, tuple[str, ...]]] = [
         ),
     ),
     ("insights.ResponseFact", NOT_PERSONAL, ("team", "alert_type")),
+    (
+        "insights.ResponseWeek",
+        NOT_PERSONAL,
+        (
+            "week",
+            "team",
+            "alert_type",
+            "segment",
+            "quadrant",
+            "channel",
+            "facts",
+            "primary_facts",
+            "sent",
+            "responded",
+            "meetings_booked",
+            "advice_given",
+            "alert_meetings_booked",
+            "alert_advice_given",
+            "response_hours",
+            "resolution_hours_messaged",
+            "first_response_hours",
+            "resolution_hours",
+            "refreshed_at",
+        ),
+    ),
+    ("insights.RetentionSnapshot", NOT_PERSONAL, ("team", "computed_at")),
+    (
+        "insights.RetentionSnapshot",
+        Tag(
+            Category.PROFILE,
+            purposes(S, A),
+            IN_USE,
+            LegalBasis.LEGITIMATE_INTEREST,
+            note="team totals, and the ids of the top and at-risk clients; replaced by the next refresh (hourly)",
+        ),
+        ("figures",),
+    ),
     # --- trust: the audit trail's runs and its history of many-to-many links
     (
         "trust.EvaluationRun",

@@ -30,6 +30,7 @@ from ingestion.mapping import (
     field_value_check,
     map_record,
     read_path,
+    storable_text,
     to_json_value,
     transform_value,
 )
@@ -52,6 +53,8 @@ def map_record_plainly(data, rules):
             raise MappingError(f"{rule.target}: {' '.join(error.messages)} (got {str(raw)[:60]!r})") from error
         except (ValueError, ArithmeticError, TypeError) as error:
             raise MappingError(f"{rule.target}: {error or 'unreadable value'} (got {str(raw)[:60]!r})") from error
+        if isinstance(value, str) and not storable_text(value):  # what PostgreSQL cannot store quarantines
+            raise MappingError(f"{rule.target}: text with invalid Unicode or a NUL character (got {value[:60]!r})")
         if value is not None and value != "":
             values[rule.target] = to_json_value(value)
     return values

@@ -134,6 +134,20 @@ def dutch_contacts(
     return [hubspot_properties(person, first_id + person.number) for person in people(count, seed=seed, start=start)]
 
 
+def with_own_emails(contacts: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The contacts, each with an email of its own (`name+id@domain`).
+
+    The generator derives emails from names, so two people of the same name can share one, and
+    the engine rightly takes the same name with the same email for one person (one client). Tests
+    that count one client per contact use this.
+    """
+    result = []
+    for contact in contacts:
+        local, _, domain = (contact.get("email") or "x@example.nl").partition("@")
+        result.append({**contact, "email": f"{local}+{contact['hs_object_id']}@{domain}"})
+    return result
+
+
 def hubspot_properties(person: Person, object_id: int) -> dict[str, str]:
     properties = {
         "hs_object_id": str(object_id),

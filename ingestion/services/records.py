@@ -11,6 +11,7 @@ from clients.audit_hook import written_by
 from clients.models import Client
 from clients.provenance import CLIENT, MANUAL
 from trust.privacy_bsn import source_values_protect
+from trust.privacy_sealed import personal_values_restore
 
 from ..connectors.base import SourceRecord as FetchedRecord
 from ..connectors.base import parse_iso_datetime
@@ -66,9 +67,17 @@ def client_answers_record(*, client: Client, values: dict) -> SourceRecord:
 
 @transaction.atomic
 def quarantined_record_retry(*, quarantined: QuarantinedRecord, raw: dict | None = None) -> QuarantinedRecord:
-    """Apply a quarantined record again, optionally corrected; it stays open with the new reason if it still fails."""
+    """Apply a quarantined record again, optionally corrected; it stays open with the new reason if it still fails.
+
+    The page shows the record with BSNs and IBANs masked: values sent back still masked are the
+    stored ones (trust.privacy_sealed.personal_values_restore), so nothing is lost by correcting.
+    """
     source = quarantined.source
-    data = raw if raw is not None else quarantined.raw
+    if raw is None:
+        data = quarantined.raw
+    else:
+        original = quarantined.raw if quarantined.raw is not None else quarantined.raw_text
+        data = personal_values_restore(raw, original)
     if not isinstance(data, dict):
         quarantined.reason = "the record is not a JSON object; correct it before retrying"
         quarantined.save(update_fields=["reason"])

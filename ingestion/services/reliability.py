@@ -63,6 +63,21 @@ def task_attempt_failed(*, task: str, key: str, error: BaseException) -> None:
     TaskAttempt.objects.filter(task=task, key=key).update(last_error=f"{type(error).__name__}: {error}"[:5000])
 
 
+def sync_attempts_progressed(*, source_id: int) -> None:
+    """A sync committed a page: its attempts so far made progress, so they no longer count.
+
+    Called inside the batch's transaction, with the cursor it moves: the bound is on attempts that
+    get nowhere. A long sync interrupted more than SYNC_MAX_ATTEMPTS times (a worker killed, a
+    deploy) still finishes, while one that fails at the same page every time is still stopped.
+    """
+    TaskAttempt.objects.filter(task=SYNC_TASK, key=sync_work_key(source_id), attempts__gt=0).update(attempts=0)
+
+
+def task_attempts_without_progress(*, task: str, key: str) -> int:
+    """Attempts counted since the work last succeeded or (a sync) last committed a page."""
+    return TaskAttempt.objects.filter(task=task, key=key).values_list("attempts", flat=True).first() or 0
+
+
 def task_attempt_succeeded(*, task: str, key: str) -> None:
     """The work succeeded: its count starts again from zero next time."""
     TaskAttempt.objects.filter(task=task, key=key).delete()

@@ -1,5 +1,6 @@
 """The sync engine over real HTTP to a local fake HubSpot: paging, increments, faults, resumption."""
 
+import gc
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from django.utils import timezone
 from clients.models import Client, LoanPart
 from ingestion.connectors.base import TransientSourceError
 from ingestion.demo import crm_source_configure
-from ingestion.fake_sources.generator import dutch_contacts
+from ingestion.fake_sources.generator import dutch_contacts, with_own_emails
 from ingestion.fake_sources.hubspot import FakeHubSpot
 from ingestion.fake_sources.server import Fault, running
 from ingestion.models import QuarantinedRecord, Source, SourceRecord, SyncRun
@@ -44,7 +45,7 @@ def unified_snapshot():
 
 @pytest.fixture
 def crm_server():
-    server = FakeHubSpot(dutch_contacts(250, seed=11))
+    server = FakeHubSpot(with_own_emails(dutch_contacts(250, seed=11)))
     with running(server) as base_url:
         server.base_url_for_tests = base_url
         yield server
@@ -236,3 +237,29 @@ def test_sync_source_command_prints_the_counts(crm, capsys):
     call_command("sync_source", "crm")
     output = capsys.readouterr().out
     assert "fetched 250" in output and "created 250" in output
+
+
+def test_two_records_of_one_person_in_one_batch_become_one_client(team):
+    # Same name, same email: one person twice in the CRM. Whether the records share a batch (or a
+    # killed run resumed between them) must not decide whether they become one client.
+    twins = dutch_contacts(2, seed=8)
+    twins[1] = {**twins[1], "firstname": twins[0]["firstname"], "lastname": twins[0]["lastname"]}
+    twins[1]["email"] = twins[0]["email"]
+    with running(FakeHubSpot(twins)) as base_url:
+        run = sync(crm_source_configure(base_url=base_url, team=team))
+    assert (run.status, run.created) == (SyncRun.Status.SUCCEEDED, 2)
+    client = Client.objects.get()
+    assert set(SourceRecord.objects.values_list("client", flat=True)) == {client.pk}
+
+
+def test_a_sync_leaves_the_garbage_collector_as_it_found_it(crm, crm_server):
+    # The engine relaxes the cyclic collector while it runs (see sync._collector_relaxed); a worker
+    # process runs other tasks afterwards, so thresholds and frozen objects must be restored, also
+    # when the run fails.
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    assert sync(crm).status == SyncRun.Status.SUCCEEDED
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    crm_server.fail_next(*[Fault.status_code(500)] * 3)  # the source's three attempts
+    with pytest.raises(TransientSourceError):
+        sync(crm)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before

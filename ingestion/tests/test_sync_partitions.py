@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from clients.models import Client
 from ingestion.demo import crm_source_configure
-from ingestion.fake_sources.generator import dutch_contacts
+from ingestion.fake_sources.generator import dutch_contacts, with_own_emails
 from ingestion.fake_sources.hubspot import FakeHubSpot
 from ingestion.fake_sources.server import running
 from ingestion.models import Source, SourceRecord, SyncRun, SyncRunPart
@@ -24,7 +24,7 @@ CONTACTS = 250
 
 @pytest.fixture
 def crm_server():
-    server = FakeHubSpot(dutch_contacts(CONTACTS, seed=11))
+    server = FakeHubSpot(with_own_emails(dutch_contacts(CONTACTS, seed=11)))
     with running(server) as base_url:
         server.base_url_for_tests = base_url
         yield server

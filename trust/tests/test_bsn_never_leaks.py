@@ -3,7 +3,10 @@ an error report, a dump of the database (ciphertext is fine, plain text is not) 
 
 The firm has BSNs switched on and a CRM sends them (and IBANs, which Steward does not map); an
 advisor without the right to reveal BSNs works through the flows: a sync, a framework run, the client
-list and pages, a search by BSN, an error, the data-subject export.
+list and pages, a search by BSN, an error, the data-subject export. Back office meanwhile meets the
+stores that keep what a source sent whole: a CRM record that goes to quarantine, a file whose bad row
+does too, and an uploaded file nobody finished importing; and looks at them on the Sources page and
+in Django admin. Those stores are encrypted at rest and their pages show the numbers masked.
 """
 
 import io
@@ -25,20 +28,34 @@ from stdnum.nl import bsn as bsn_number
 
 from clients.models import Client
 from ingestion.demo import CRM_MAPPINGS, crm_source_configure
+from ingestion.demo_files import spreadsheet_source_configure
 from ingestion.fake_sources.generator import dutch_contacts
 from ingestion.fake_sources.hubspot import FakeHubSpot
 from ingestion.fake_sources.server import running
-from ingestion.models import FieldMapping
+from ingestion.models import FieldMapping, FileImport, QuarantinedRecord
+from ingestion.services.file_import import (
+    file_import_apply,
+    file_import_map,
+    file_import_preview,
+    file_import_upload,
+)
 from ingestion.services.sync import connector_for, source_sync
 from trust.privacy_logging import MaskPersonalNumbersFilter
 
 BSNS = ["111222333", "123456782", "232262536"]
 IBANS = ["NL91ABNA0417164300", "NL20INGB0001234567", "NL39RABO0300065264"]
-SEEDED = BSNS + IBANS
+# The CRM record that goes to quarantine (its postcode is unreadable) carries these.
+QUARANTINED_BSN, QUARANTINED_IBAN = "645290415", "NL02ABNA0123456789"
+# An uploaded file: its first row lands, its second goes to quarantine; a second upload of it is left.
+FILE_BSNS = ["759233275", "425774624"]
+FILE_IBANS = ["NL44RABO0123456789", "NL86INGB0002445588"]
+SEEDED = BSNS + IBANS + [QUARANTINED_BSN, QUARANTINED_IBAN] + FILE_BSNS + FILE_IBANS
 
 
 def _found_in(text: str) -> list[str]:
-    return [value for value in SEEDED if value in text]
+    """The seeded values in the text, in plain text or as hex (how a dump writes bytes, a file's)."""
+    lowered = text.lower()
+    return [value for value in SEEDED if value in text or value.encode().hex() in lowered]
 
 
 def _database_dump() -> str:
@@ -118,10 +135,11 @@ def task_payloads(monkeypatch):
 
 @pytest.fixture
 def crm_with_bsns(team):
-    contacts = list(dutch_contacts(len(BSNS), seed=7))
-    for contact, bsn, iban in zip(contacts, BSNS, IBANS, strict=True):
+    contacts = list(dutch_contacts(len(BSNS) + 1, seed=7))
+    for contact, bsn, iban in zip(contacts, [*BSNS, QUARANTINED_BSN], [*IBANS, QUARANTINED_IBAN], strict=True):
         contact["bsn"] = bsn
         contact["iban"] = iban  # a field the CRM holds and Steward never maps
+    contacts[-1]["zip"] = "NOPE"  # not a postcode: the whole record waits in quarantine
     server = FakeHubSpot(contacts)
     with running(server) as base_url:
         source = crm_source_configure(base_url=base_url, team=team)
@@ -131,20 +149,54 @@ def crm_with_bsns(team):
         yield source
 
 
+FILE_HEADER = ["Klantnummer", "Voornaam", "Achternaam", "Postcode", "BSN", "IBAN"]
+FILE_ROWS = [
+    ["K-1", "Sanne", "Visser", "3511 AB", FILE_BSNS[0], FILE_IBANS[0]],
+    ["K-2", "Daan", "Bos", "NOPE", FILE_BSNS[1], FILE_IBANS[1]],  # not a postcode: quarantined
+]
+FILE_MAPPING = [
+    {"column": column, "target": target, "transform": transform, "argument": "", "required": False}
+    for column, target, transform in [
+        ("Voornaam", "client.first_name", "none"),
+        ("Achternaam", "client.last_name", "none"),
+        ("Postcode", "client.postcode", "postcode"),
+        ("BSN", "client.bsn", "none"),
+    ]
+]  # the IBAN column is not mapped: it stays in the file only
+
+
+def _file_import_through_quarantine(*, team, user) -> FileImport:
+    """A file applied (one row lands, one goes to quarantine with its BSN) and the same file uploaded
+    again and left mapped: its bytes, BSNs and IBANs included, wait in the database."""
+    source = spreadsheet_source_configure(team=team)
+    content = "\n".join(";".join(row) for row in [FILE_HEADER, *FILE_ROWS]).encode()
+    imports = []
+    for _attempt in range(2):
+        upload = file_import_upload(source=source, filename="export.csv", content=content, user=user)
+        file_import_map(file_import=upload, mapping=FILE_MAPPING, record_id_column="Klantnummer")
+        file_import_preview(file_import=upload)
+        imports.append(upload)
+    run = file_import_apply(file_import=imports[0], user=user)
+    assert (run.created, run.quarantined) == (1, 1)
+    return imports[1]
+
+
 def test_the_seeded_numbers_are_real_bsns_and_ibans():
-    assert all(bsn_number.is_valid(bsn) for bsn in BSNS)
-    assert all(iban_number.is_valid(iban) for iban in IBANS)
+    assert all(bsn_number.is_valid(bsn) for bsn in [*BSNS, QUARANTINED_BSN, *FILE_BSNS])
+    assert all(iban_number.is_valid(iban) for iban in [*IBANS, QUARANTINED_IBAN, *FILE_IBANS])
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bsns_and_ibans_never_leak(crm_with_bsns, advisor, settings, log_output, task_payloads, caplog, monkeypatch):
+def test_bsns_and_ibans_never_leak(
+    crm_with_bsns, team, advisor, back_office, admin, settings, log_output, task_payloads, caplog, monkeypatch
+):
     settings.STEWARD_BSN_ENABLED = True
     settings.STEWARD_BSN_LEGAL_BASIS = "Wet op het financieel toezicht, art. 4:..."
     caplog.set_level(logging.DEBUG)
 
     # A sync, which hands the changed clients on to the framework; then a whole-book framework run.
     run = source_sync(source_id=crm_with_bsns.pk, connector=connector_for(crm_with_bsns))
-    assert run.status == "succeeded" and run.created == len(BSNS)
+    assert run.status == "succeeded" and (run.created, run.quarantined) == (len(BSNS), 1)
     call_command("evaluate_framework", stdout=io.StringIO())
     stored = {client.bsn for client in Client.objects.all()}
     assert stored == set(BSNS)  # it works: the numbers are there, encrypted
@@ -166,6 +218,32 @@ def test_bsns_and_ibans_never_leak(crm_with_bsns, advisor, settings, log_output,
     searched = next(client for client in Client.objects.all() if client.bsn == BSNS[0])
     assert searched.last_name in found  # the search by BSN found them (through the blind index)
     assert not _found_in(caplog.text), "logged in plain text by the code itself"
+
+    # Back office: a file import with a row in quarantine, an upload left unfinished, and the pages
+    # and admin views where quarantined records are fixed. The stored payloads are whole.
+    left_open = _file_import_through_quarantine(team=team, user=back_office)
+    assert FILE_IBANS[1].encode() in left_open.content  # readable by the import's next step
+    quarantined = {item.record_id: item for item in QuarantinedRecord.objects.all()}
+    assert quarantined["K-2"].raw["BSN"] == FILE_BSNS[1]
+    crm_held = next(item for key, item in quarantined.items() if key != "K-2")
+    assert QUARANTINED_BSN in json.dumps(crm_held.raw) and QUARANTINED_IBAN in json.dumps(crm_held.raw)
+    office = BrowserClient(raise_request_exception=False)
+    office.force_login(back_office)
+    source_pages = [office.get(reverse("ingestion:source", args=[key])) for key in (crm_with_bsns.key, "spreadsheet")]
+    staff = BrowserClient(raise_request_exception=False)
+    staff.force_login(admin)
+    admin_pages = [
+        staff.get(reverse("admin:ingestion_quarantinedrecord_change", args=[item.pk])) for item in quarantined.values()
+    ]
+    pages += [
+        *source_pages,
+        *admin_pages,
+        staff.get(reverse("admin:ingestion_quarantinedrecord_changelist")),
+        staff.get(reverse("admin:ingestion_fileimport_change", args=[left_open.pk])),
+    ]
+    assert all(page.status_code == 200 for page in pages), [page.status_code for page in pages]
+    # Shown masked: whoever fixes a record still sees that it carries a BSN.
+    assert all("[BSN]" in page.content.decode() for page in source_pages + admin_pages)
 
     # An error while a client's BSN is at hand: the page, the log line and the report to ADMINS.
     import clients.views

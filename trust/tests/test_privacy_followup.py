@@ -1,4 +1,7 @@
-"""A commercial message never goes to a client without a recorded opt-in for that purpose and channel."""
+"""A commercial message never goes to a client without a recorded opt-in for that purpose and channel.
+
+Follow-up decides with trust.privacy's `consents_granted` (planning) and `consent_recorded` (the last
+check before a send): these tests and test_privacy_purpose.py check that very code."""
 
 import pytest
 from django.core import mail
@@ -8,7 +11,7 @@ from followup.models import Message
 from followup.services.planning import dispatch_queue
 from followup.services.sending import message_send
 from followup.tests.conftest import make_client, make_playbook, raise_alert
-from trust.privacy import opt_in_q
+from trust.privacy import consent_recorded
 
 pytestmark = pytest.mark.django_db
 
@@ -36,11 +39,25 @@ def test_a_commercial_message_whose_opt_in_was_withdrawn_after_planning_is_suppr
     client = make_client(advisor, consents=((Purpose.COMMERCIAL, Channel.EMAIL),))
     raise_alert(client)
     (message_id,) = dispatch_queue()
-    assert Message.objects.filter(opt_in_q(purpose=Purpose.COMMERCIAL)).count() == 1
+    assert consent_recorded(client_id=client.pk, purpose=Purpose.COMMERCIAL, channel=Channel.EMAIL)
 
     ContactPreference.objects.filter(client=client, purpose=Purpose.COMMERCIAL).update(consent="refused")
     outcome = message_send(message_id=message_id, claim_token="t")
 
     assert outcome == "suppressed" and not mail.outbox
     assert Message.objects.get(pk=message_id).status == Message.Status.SUPPRESSED
-    assert not Message.objects.filter(opt_in_q(purpose=Purpose.COMMERCIAL)).exists()
+    assert not consent_recorded(client_id=client.pk, purpose=Purpose.COMMERCIAL, channel=Channel.EMAIL)
+
+
+def test_sending_asks_the_privacy_rule_itself_so_the_rule_tested_here_is_the_rule_that_decides(advisor, monkeypatch):
+    from followup.services import sending
+
+    make_playbook(channels=("email",), purpose=Purpose.COMMERCIAL)
+    client = make_client(advisor, consents=((Purpose.COMMERCIAL, Channel.EMAIL),))
+    raise_alert(client)
+    (message_id,) = dispatch_queue()
+    asked = []
+    monkeypatch.setattr(sending, "consent_recorded", lambda **question: asked.append(question) or False)
+
+    assert message_send(message_id=message_id, claim_token="t") == "suppressed"
+    assert asked == [{"client_id": client.pk, "purpose": Purpose.COMMERCIAL, "channel": Channel.EMAIL}]

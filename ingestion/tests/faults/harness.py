@@ -63,7 +63,12 @@ def database_url(db_settings: dict | None = None) -> str:
 
 
 class CeleryWorker:
-    """`celery -A config worker` as a child process, with its own broker and database."""
+    """`celery -A config worker` as a child process, with its own broker and database.
+
+    `standby()` launches it loaded but idle (standby_worker.py); `start()` lets it take work (and
+    launches it first if it was not yet). Loading is most of a worker's start-up, so a test that
+    replaces killed workers loads the next one while the current one works (`WorkerRelay`).
+    """
 
     def __init__(self, *, redis_url: str, database_url: str, name: str = "faults", extra_env: dict | None = None):
         self.redis_url, self.database_url, self.name = redis_url, database_url, name
@@ -71,7 +76,7 @@ class CeleryWorker:
         self.process: subprocess.Popen | None = None
         self.log_path = Path(tempfile.mkstemp(prefix=f"worker-{name}-", suffix=".log")[1])
 
-    def start(self) -> CeleryWorker:
+    def standby(self) -> CeleryWorker:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "ingestion.tests.faults.worker_settings",
@@ -83,10 +88,9 @@ class CeleryWorker:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                CELERY,
-                "-A",
-                "config",
-                "worker",
+                PYTHON,
+                "-m",
+                "ingestion.tests.faults.standby_worker",
                 "--pool=solo",  # the process doing the work is the one we kill
                 "--loglevel=INFO",
                 "--without-gossip",
@@ -96,9 +100,18 @@ class CeleryWorker:
             ],
             cwd=ROOT,
             env=env,
+            stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        return self
+
+    def start(self) -> CeleryWorker:
+        if self.process is None:
+            self.standby()
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(b"go\n")  # waits in the pipe if the worker is still loading
+        self.process.stdin.close()
         return self
 
     @property
@@ -113,6 +126,8 @@ class CeleryWorker:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        if self.process is not None and self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()  # a spare never started: it reads the end of input and leaves
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -122,6 +137,34 @@ class CeleryWorker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
+
+
+class WorkerRelay:
+    """Workers that take over from one another (a test kills each but the last): while one works,
+    the next is already loaded, so a replacement takes work at once instead of seconds later."""
+
+    def __init__(self, count: int, **options) -> None:
+        self.remaining, self.options = count, options
+        self.started: list[CeleryWorker] = []
+        self.spare: CeleryWorker | None = CeleryWorker(**options).standby() if count else None
+
+    def start_next(self) -> CeleryWorker:
+        assert self.spare is not None, "every worker of the relay was started"
+        worker = self.spare.start()
+        self.started.append(worker)
+        self.remaining -= 1
+        self.spare = CeleryWorker(**self.options).standby() if self.remaining else None
+        return worker
+
+    def stop(self) -> None:
+        for worker in [*self.started, *([self.spare] if self.spare else [])]:
+            worker.stop()
+
+    def __enter__(self) -> WorkerRelay:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
 
 def send_task(redis_url: str, name: str, *args) -> None:

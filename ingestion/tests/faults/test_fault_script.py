@@ -170,6 +170,29 @@ def test_a_sync_that_fails_every_time_is_dead_lettered_after_bounded_attempts(te
     assert reliability.sync_work_key(source.pk) in admin_page
 
 
+def test_a_long_sync_interrupted_more_often_than_the_bound_still_finishes(team, monkeypatch):
+    """Only attempts that get nowhere count: one that commits a page before failing is progress."""
+    from ingestion.services import sync as sync_service
+
+    monkeypatch.setattr(sync_service, "RECORDS_PER_BATCH", 1)  # every page is its own checkpoint
+    interruptions = reliability.SYNC_MAX_ATTEMPTS + 4
+    fake = FakeHubSpot(with_unique_emails(dutch_contacts(100 * (interruptions + 2), seed=6)))
+    script = FaultScript(seed=6).attach(fake)
+    for page in range(2, interruptions + 2):
+        script.at_page(page, Fault.status_code(500))  # each attempt lands a page, then fails once
+    with running(fake) as base_url:
+        source = quick(crm_source_configure(base_url=base_url, team=team), max_attempts=1)
+        for _ in range(interruptions + 1):
+            sync_source.apply(args=(source.pk, SyncRun.Trigger.SCHEDULE))
+        source.refresh_from_db()
+    assert not reliability.task_attempt_is_dead_lettered(
+        task=reliability.SYNC_TASK, key=reliability.sync_work_key(source.pk)
+    )
+    assert SyncRun.objects.filter(source=source, status=SyncRun.Status.FAILED).count() == interruptions
+    assert SourceRecord.objects.count() == 100 * (interruptions + 2)
+    assert not source.resume_cursor  # finished
+
+
 def test_a_sync_that_crashes_every_time_is_counted_and_stopped_too(team, monkeypatch):
     from ingestion.services import sync as sync_service
 
@@ -259,13 +282,6 @@ def test_transient_faults_list_covers_the_brief():
     assert {"truncated", "html", "hang", "malformed_json", "disconnect"} <= {kind for kind, *_ in kinds}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding: records of one batch are not matched with each other, so whether two records of "
-    "one person (same name and email) become one client depends on where batches, and so kills and "
-    "resumptions, fall. A fix (clients created earlier in the batch as candidates) is in "
-    "/work/within_batch_matching.patch; it changes test_sync_engine's counts (its data holds such a pair)",
-)
 def test_matching_does_not_depend_on_where_batches_fall(team, monkeypatch):
     """Two records of the same person (same name and email) become one client in one batch or two."""
     from ingestion.services import sync as sync_service

@@ -24,7 +24,7 @@ from ingestion.fake_sources.faults import FaultScript
 from ingestion.fake_sources.server import Fault, running
 
 from .fake_provider import PROVIDER_URL_ENV, FakeMessageProvider
-from .harness import SOAK, CeleryWorker, database_url, redis_flush, send_task, wait_until
+from .harness import SOAK, WorkerRelay, database_url, redis_flush, send_task, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -72,16 +72,14 @@ def test_a_worker_killed_around_the_provider_call_never_sends_a_message_twice(te
     before_at, after_at = MESSAGES // 4, MESSAGES // 2
     script.before_page(before_at, kill_before_the_provider_takes_it)
     script.after_page(after_at, kill_after_the_provider_took_it)
-    workers = []
     started = time.monotonic()
     with running(provider) as provider_url:
         env = {PROVIDER_URL_ENV: provider_url}
-        try:
-            for round_number in range(3):  # two kills, then a worker that finishes
-                current["worker"] = CeleryWorker(
-                    redis_url=REDIS_URL, database_url=database_url(), name="messages", extra_env=env
-                ).start()
-                workers.append(current["worker"])
+        # Two kills, then a worker that finishes; each loaded while the one before works.
+        relay = WorkerRelay(3, redis_url=REDIS_URL, database_url=database_url(), name="messages", extra_env=env)
+        with relay:
+            for round_number in range(3):
+                current["worker"] = relay.start_next()
                 task = "followup.tasks.dispatch" if round_number == 0 else "ingestion.tasks.reconcile_due_work"
                 send_task(REDIS_URL, task)
                 if round_number < 2:
@@ -97,9 +95,6 @@ def test_a_worker_killed_around_the_provider_call_never_sends_a_message_twice(te
                 interval=0.5,
                 what="every message to be sent",
             )
-        finally:
-            for worker in workers:
-                worker.stop()
     statuses = dict(Message.objects.filter(pk__in=ids).values_list("idempotency_key", "status"))
     twice = {key: count for key, count in provider.delivered.items() if count > 1}
     missing = [key for key in statuses if provider.delivered[key] == 0]

@@ -126,7 +126,8 @@ def test_postgres_crash_restart_and_redis_loss_mid_sync_lose_nothing(team):
     fake = FakeHubSpot(with_unique_emails(dutch_contacts(SIZE, seed=SEED % 1000)))
     script = FaultScript(seed=SEED).attach(fake)
     pg, redis_server = ThrowawayPostgres(), ThrowawayRedis()
-    workers: list[CeleryWorker] = []
+    # Loaded while the cluster starts and the reference sync runs; it takes work when told.
+    workers = [CeleryWorker(redis_url=redis_server.url, database_url=pg.url, name="pg").standby()]
     events = {name: threading.Event() for name in ("pg_restarted", "redis_restarted")}
     try:
         pg.start()
@@ -151,7 +152,7 @@ def test_postgres_crash_restart_and_redis_loss_mid_sync_lose_nothing(team):
 
             script.pages_served = 0
             script.after_page(crash_at, crash_postgres)
-            workers.append(CeleryWorker(redis_url=redis_server.url, database_url=pg.url, name="pg").start())
+            workers[-1].start()
             send_task(redis_server.url, "ingestion.tasks.sync_source", source.pk, SyncRun.Trigger.SCHEDULE)
             assert events["pg_restarted"].wait(timeout=180), workers[-1].log()
             # The worker's run broke off with the connection; its message is gone with Redis.

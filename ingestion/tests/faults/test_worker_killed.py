@@ -26,7 +26,7 @@ from ingestion.services.sync import LOCK_STALE_AFTER, source_sync
 
 from .harness import (
     SOAK,
-    CeleryWorker,
+    WorkerRelay,
     database_url,
     redis_flush,
     seeded_points,
@@ -71,7 +71,10 @@ def test_a_worker_killed_at_seeded_pages_resumes_to_exactly_the_clean_result(tea
     fake = FakeHubSpot(contacts)
     script = FaultScript(seed=SEED).attach(fake)
     started = time.monotonic()
-    with running(fake) as base_url:
+    points = seeded_points(SEED, KILLS, 2, SIZE // PAGE - 1)
+    # One worker per kill and one to finish, each loaded while the one before works.
+    relay = WorkerRelay(len(points) + 1, redis_url=REDIS_URL, database_url=database_url())
+    with relay, running(fake) as base_url:
         source = crm_source_configure(base_url=base_url, team=team)
         all_ids = fake.contact_ids()
         unified_view_clear(source)  # a run interrupted before (--reuse-db) left nothing behind
@@ -84,7 +87,6 @@ def test_a_worker_killed_at_seeded_pages_resumes_to_exactly_the_clean_result(tea
         clean_seconds = time.monotonic() - started
 
         # The run under fire: killed right after the fake served each seeded page.
-        points = seeded_points(SEED, KILLS, 2, SIZE // PAGE - 1)
         current: dict = {}
         killed = threading.Event()
 
@@ -97,10 +99,8 @@ def test_a_worker_killed_at_seeded_pages_resumes_to_exactly_the_clean_result(tea
             script.after_page(point, lambda server, point=point: kill_worker(server, point))
         script.pages_served = 0
         findings = []
-        workers = []
         try:
-            current["worker"] = CeleryWorker(redis_url=REDIS_URL, database_url=database_url()).start()
-            workers.append(current["worker"])
+            current["worker"] = relay.start_next()
             send_task(REDIS_URL, "ingestion.tasks.sync_source", source.pk, SyncRun.Trigger.SCHEDULE)
             for _ in points:
                 assert killed.wait(timeout=120), f"no kill happened; worker log:\n{current['worker'].log()}"
@@ -109,8 +109,7 @@ def test_a_worker_killed_at_seeded_pages_resumes_to_exactly_the_clean_result(tea
                 findings += committed_ids_match_cursor(source, all_ids)
                 # Ten minutes pass: the dead worker's lock goes stale. Then beat runs the reconciler.
                 Source.objects.filter(pk=source.pk).update(locked_at=timezone.now() - LOCK_STALE_AFTER * 2)
-                current["worker"] = CeleryWorker(redis_url=REDIS_URL, database_url=database_url()).start()
-                workers.append(current["worker"])
+                current["worker"] = relay.start_next()
                 send_task(REDIS_URL, "ingestion.tasks.reconcile_due_work")
             wait_until(
                 lambda: SyncRun.objects.filter(source=source, status=SyncRun.Status.SUCCEEDED).exists(),
@@ -119,8 +118,7 @@ def test_a_worker_killed_at_seeded_pages_resumes_to_exactly_the_clean_result(tea
                 what=f"the resumed sync to finish; worker log:\n{current['worker'].log()}",
             )
         finally:
-            for worker in workers:
-                worker.stop()
+            relay.stop()
         actual = unified_snapshot()
 
     findings += snapshot_difference(expected, actual)
