@@ -1,9 +1,12 @@
 """Reads of insights: response analytics, recommendations, change markers and the retention view.
 
-Every figure is a GROUP BY in the database over the summary table `ResponseFact` (response
-analytics) or over ClientFacts/ClientRevenue (retention); medians are PERCENTILE_CONT on PostgreSQL
-and a pandas median over the values on SQLite (which has no percentile function). Access is built in:
-an advisor's figures are their own team's, whatever the filters say.
+Response figures are sums over the weekly table `ResponseWeek` (a few hundred rows a week, whatever
+the size of the book): the rows of the period and filters are read once into a pandas frame and
+grouped there. Medians merge the cells' digests (exact while a cell holds at most DIGEST_POINTS
+values, as in every small history; else close: each point stands for n/DIGEST_POINTS values).
+Retention figures come from `RetentionSnapshot` (computed by beat), or are computed on the spot
+(`retention_compute`, over ClientFacts and ClientRevenue) when there is no snapshot yet. Access is
+built in: an advisor's figures are their own team's, whatever the filters say.
 
 Definitions (also on the page):
 - Rows are grouped by the week the alert was raised (a cohort): the response rate of week W is how
@@ -18,14 +21,14 @@ Definitions (also on the page):
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
+import numpy as np
 import pandas as pd
-from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum, Value, Window
+from django.db.models import Count, F, Max, Q, QuerySet, Sum, Window
 from django.db.models.expressions import RowRange
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -36,8 +39,8 @@ from alerts.models import AlertType, Quadrant
 from clients.models import Channel, ClientRevenue, Segment
 from enrichment.models import ClientFacts
 
-from .models import ResponseFact
-from .services import week_start
+from .models import ResponseWeek, RetentionSnapshot
+from .services import CELL, week_start
 from .stats import CONFIDENCE, Interval, rate_ratio_interval, wilson_interval
 
 # No recommendation compares channels with fewer messages than this on either side: below it a
@@ -92,48 +95,146 @@ def teams_visible_to(user) -> QuerySet[Team]:
     return Team.objects.filter(pk=user.team_id) if user.team_id else Team.objects.none()
 
 
-def facts_visible_to(user, filters: InsightFilters) -> QuerySet[ResponseFact]:
-    """The response facts of the period this user may see: their team's, or the chosen team's."""
-    facts = ResponseFact.objects.filter(week__gte=filters.start, week__lt=filters.end)
+class ResponseScope:
+    """The weekly rows of a period one user may see, read once per mode into a small pandas frame.
+
+    Per channel (`by_channel`) a row counts every messaged (alert, channel) pair; per alert
+    dimension the alert counts once, through its primary row.
+    """
+
+    COUNTS = {
+        True: {
+            "alerts_raised": "facts",
+            "messages_sent": "sent",
+            "responses": "responded",
+            "meetings_booked": "meetings_booked",
+            "advice_given": "advice_given",
+        },
+        False: {
+            "alerts_raised": "primary_facts",
+            "messages_sent": "sent",
+            "responses": "responded",
+            "meetings_booked": "alert_meetings_booked",
+            "advice_given": "alert_advice_given",
+        },
+    }
+    DIGESTS = {
+        True: ("response_hours", "resolution_hours_messaged"),
+        False: ("first_response_hours", "resolution_hours"),
+    }
+
+    def __init__(self, weeks: QuerySet[ResponseWeek]):
+        self.weeks = weeks
+        self._frames: dict[bool, pd.DataFrame] = {}
+        self._digests: dict[str, _Points] = {}
+
+    def frame(self, by_channel: bool) -> pd.DataFrame:
+        """The counts of the rows, one frame row per weekly row (positions 0..n-1); their digests are
+        read with them and unpacked in one go (`_Points`)."""
+        if by_channel not in self._frames:
+            columns = [*CELL, *dict.fromkeys(self.COUNTS[by_channel].values())]
+            digests = self.DIGESTS[by_channel]
+            rows = self.weeks.order_by()
+            if by_channel:
+                rows = rows.exclude(channel="")
+            records = list(rows.values_list(*columns, *digests))
+            self._frames[by_channel] = pd.DataFrame.from_records(
+                [record[: len(columns)] for record in records], columns=columns
+            )
+            for index, name in enumerate(digests, start=len(columns)):
+                self._digests[name] = _Points.of([record[index] for record in records])
+        return self._frames[by_channel]
+
+    def medians(self, digest: str, codes: np.ndarray, groups: int) -> list[float | None]:
+        """The median of a digest column per group, `codes` giving each frame row's group (0..groups-1):
+        one sort of every point by group and value, then a slice per group."""
+        points = self._digests[digest]
+        totals = np.bincount(codes, weights=points.counts, minlength=groups)
+        point_groups = codes[points.rows]
+        order = np.lexsort((points.values, point_groups))
+        values, weights, point_groups = points.values[order], points.weights[order], point_groups[order]
+        bounds = np.searchsorted(point_groups, np.arange(groups + 1))
+        return [
+            _median_of_sorted(values[bounds[group] : bounds[group + 1]], weights[bounds[group] : bounds[group + 1]],
+                              round(totals[group]))
+            for group in range(groups)
+        ]  # fmt: skip
+
+    @cached_property
+    def refreshed_at(self) -> datetime | None:
+        """When the newest of these sums was refreshed (the page says how fresh its figures are)."""
+        return self.weeks.aggregate(latest=Max("refreshed_at"))["latest"]
+
+
+def facts_visible_to(user, filters: InsightFilters) -> ResponseScope:
+    """The response figures of the period this user may see: their team's, or the chosen team's."""
+    weeks = ResponseWeek.objects.filter(week__gte=filters.start, week__lt=filters.end)
     if not user_sees_all_teams(user):
         if not user.team_id:
-            return facts.none()
-        facts = facts.filter(team_id=user.team_id)
+            return ResponseScope(weeks.none())
+        weeks = weeks.filter(team_id=user.team_id)
     elif filters.team_id:
-        facts = facts.filter(team_id=filters.team_id)
+        weeks = weeks.filter(team_id=filters.team_id)
     if filters.alert_type:
-        facts = facts.filter(alert_type__key=filters.alert_type)
+        weeks = weeks.filter(alert_type__key=filters.alert_type)
     if filters.channel:
-        facts = facts.filter(channel=filters.channel)
-    return facts
+        weeks = weeks.filter(channel=filters.channel)
+    return ResponseScope(weeks)
 
 
 # --- Aggregates -----------------------------------------------------------------------------------
 
 
-class Median(Aggregate):
-    """PostgreSQL's exact median (the mean of the two middle values for an even count)."""
+@dataclass(frozen=True)
+class _Points:
+    """The points of a column of packed digests, flattened: value, weight, and the frame row of each."""
 
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
+    values: np.ndarray
+    weights: np.ndarray
+    rows: np.ndarray
+    counts: np.ndarray  # per frame row: how many values its digest stands for
+
+    @classmethod
+    def of(cls, packed: list) -> "_Points":
+        """From digests as `insights.services.hours_digest` packs them: [n, point, point, ...]."""
+        sizes = np.fromiter((len(digest) // 8 for digest in packed), np.int64, len(packed))
+        floats = np.frombuffer(b"".join(packed), dtype="<f8")
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        present = sizes > 0
+        counts = np.zeros(len(packed))
+        counts[present] = floats[starts[present]]
+        is_point = np.ones(len(floats), dtype=bool)
+        is_point[starts[present]] = False
+        lengths = np.maximum(sizes - 1, 0)
+        per_point = np.divide(counts, lengths, out=np.zeros(len(packed)), where=lengths > 0)
+        rows = np.repeat(np.arange(len(packed)), lengths)
+        return cls(floats[is_point], np.repeat(per_point, lengths), rows, counts)
 
 
-def _is_postgres() -> bool:
-    return connection.vendor == "postgresql"
+def _median_of_sorted(values: np.ndarray, weights: np.ndarray, total: int) -> float | None:
+    """The median of the `total` values these sorted, weighted points stand for, as PERCENTILE_CONT(0.5)
+    computes it: the middle value, or the mean of the two middle ones. Exact when every weight is 1
+    (each point is a value); a point of a quantile digest stands for n/points values."""
+    if not total or not len(values):
+        return None
+    cumulative = np.cumsum(weights)
+
+    def at(rank: int) -> float:  # the value at this 0-based rank of the values the points stand for
+        return float(values[min(int(np.searchsorted(cumulative, rank + 1e-9, side="right")), len(values) - 1)])
+
+    return (at((total - 1) // 2) + at(total // 2)) / 2
 
 
-def _medians(facts: QuerySet, group_by: list[str], value: str, where: Q) -> dict[tuple, float]:
-    """Median of `value` per group (rows matching `where`, values not NULL), in the database when it can."""
-    rows = facts.filter(where, **{f"{value}__isnull": False}).order_by()
-    if _is_postgres():
-        result = rows.values(*group_by).annotate(median=Median(value)).values_list(*group_by, "median")
-        return {tuple(row[:-1]): row[-1] for row in result}
-    data = pd.DataFrame.from_records(list(rows.values_list(*group_by, value)), columns=[*group_by, value])
-    if data.empty:
-        return {}
-    medians = data.groupby(group_by)[value].median()
-    return {(key if isinstance(key, tuple) else (key,)): float(median) for key, median in medians.items()}
+def digest_median(digests) -> float | None:
+    """The median of the values a list of packed digests stands for."""
+    points = _Points.of(list(digests))
+    order = np.argsort(points.values, kind="stable")
+    return _median_of_sorted(points.values[order], points.weights[order], round(points.counts.sum()))
+
+
+def _key(key) -> tuple:
+    key = key if isinstance(key, tuple) else (key,)
+    return tuple(part.item() if isinstance(part, np.generic) else part for part in key)
 
 
 @dataclass
@@ -164,49 +265,33 @@ class MetricRow:
         return round(number, 1) if isinstance(number, float) else number
 
 
-def _counts(facts: QuerySet, group_by: list[str], by_channel: bool) -> QuerySet:
-    """Counts per group. Per channel every messaged row counts; per alert dimension the primary rows
-    carry the alert (so an alert messaged through two channels is one alert, one meeting)."""
-    if by_channel:
-        return (
-            facts.exclude(channel="")
-            .values(*group_by)
-            .annotate(
-                alerts_raised=Count("pk"),
-                messages_sent=Count("pk", filter=Q(sent_at__isnull=False)),
-                responses=Count("pk", filter=Q(responded=True)),
-                meetings_booked=Coalesce(Sum("meetings_booked"), 0),
-                advice_given=Coalesce(Sum("advice_given"), 0),
-            )
-        )
-    return facts.values(*group_by).annotate(
-        alerts_raised=Count("pk", filter=Q(is_primary=True)),
-        messages_sent=Count("pk", filter=Q(sent_at__isnull=False)),
-        responses=Count("pk", filter=Q(responded=True)),
-        meetings_booked=Coalesce(Sum("alert_meetings_booked"), 0),
-        advice_given=Coalesce(Sum("alert_advice_given"), 0),
-    )
-
-
-def _metric_rows(facts: QuerySet, group_by: list[str], by_channel: bool) -> dict[tuple, MetricRow]:
-    facts = facts.order_by()
-    rows: dict[tuple, MetricRow] = {}
-    for counts in _counts(facts, group_by, by_channel):
-        key = tuple(counts[name] for name in group_by)
-        row = MetricRow(key="", label="")
-        for name in ("alerts_raised", "messages_sent", "responses", "meetings_booked", "advice_given"):
-            setattr(row, name, int(counts[name]))
-        row.rate = wilson_interval(row.responses, row.messages_sent)
-        rows[key] = row
-    if by_channel:
-        first_response = _medians(facts, group_by, "hours_to_response", ~Q(channel=""))
-        resolution = _medians(facts, group_by, "alert_hours_to_resolution", ~Q(channel=""))
+def _metric_rows(scope: ResponseScope, group_by: list[str], by_channel: bool) -> dict[tuple, MetricRow]:
+    """Counts, rate and medians per group (no group_by: one row for everything, key ())."""
+    frame = scope.frame(by_channel)
+    if frame.empty:
+        return {}
+    columns = ResponseScope.COUNTS[by_channel]
+    if group_by:
+        grouped = frame.groupby(group_by, sort=False, dropna=False)
+        codes = grouped.ngroup().to_numpy()
+        sums = grouped[list(dict.fromkeys(columns.values()))].sum()  # groups in the order of the codes
+        keys = [_key(key) for key in sums.index]
     else:
-        first_response = _medians(facts, group_by, "alert_hours_to_first_response", Q(is_primary=True))
-        resolution = _medians(facts, group_by, "alert_hours_to_resolution", Q(is_primary=True))
-    for key, row in rows.items():
-        row.hours_to_first_response = first_response.get(key)
-        row.hours_to_resolution = resolution.get(key)
+        codes = np.zeros(len(frame), dtype=np.int64)
+        sums = frame[list(dict.fromkeys(columns.values()))].sum().to_frame().T
+        keys = [()]
+    first_response, resolution = ResponseScope.DIGESTS[by_channel]
+    first_medians = scope.medians(first_response, codes, len(keys))
+    resolution_medians = scope.medians(resolution, codes, len(keys))
+    rows = {}
+    for number, (key, counts) in enumerate(zip(keys, sums.itertuples(index=False), strict=True)):
+        row = MetricRow(key="", label="")
+        for name, column in columns.items():
+            setattr(row, name, int(getattr(counts, column)))
+        row.rate = wilson_interval(row.responses, row.messages_sent)
+        row.hours_to_first_response = first_medians[number]
+        row.hours_to_resolution = resolution_medians[number]
+        rows[key] = row
     return rows
 
 
@@ -220,10 +305,10 @@ def _labels(dimension: str) -> dict:
 
 
 def _field(dimension: str) -> str:
-    return "alert_type_id" if dimension == "alert_type" else dimension
+    return {"alert_type": "alert_type_id", "team": "team_id"}.get(dimension, dimension)
 
 
-def metrics_by(facts: QuerySet, dimension: str) -> list[MetricRow]:
+def metrics_by(facts: ResponseScope, dimension: str) -> list[MetricRow]:
     """One row per value of the dimension (alert type, client segment, quadrant or channel), most
     messages first, and a total row last."""
     labels = _labels(dimension)
@@ -233,9 +318,7 @@ def metrics_by(facts: QuerySet, dimension: str) -> list[MetricRow]:
         row.key, row.label = str(key), labels.get(key, str(key))
         rows.append(row)
     rows.sort(key=lambda row: (-row.messages_sent, -row.alerts_raised, row.label))
-    # A constant to group by: the whole period as one group (constants are left out of GROUP BY).
-    total = _metric_rows(facts.annotate(everything=Value(1)), ["everything"], by_channel)
-    row = total.get((1,), MetricRow(key="", label=""))
+    row = _metric_rows(facts, [], by_channel).get((), MetricRow(key="", label=""))
     row.key, row.label = "", _("Total")
     rows.append(row)
     return rows
@@ -250,7 +333,7 @@ class Trend:
     series: list[dict]  # {"key", "label", "values": [number or None per week]}
 
 
-def weekly_trend(facts: QuerySet, filters: InsightFilters, *, split_by: str = "team") -> Trend:
+def weekly_trend(facts: ResponseScope, filters: InsightFilters, *, split_by: str = "team") -> Trend:
     """The chosen metric per week, one series per team (or per value of `split_by`)."""
     # Alerts count once (their primary row) unless the trend is of one channel's messages.
     by_channel = bool(filters.channel)
@@ -359,7 +442,7 @@ class Recommendation:
 
 
 def channel_recommendations(
-    facts: QuerySet, *, group_dimensions=("segment", "alert_type"), min_sample: int = MIN_SAMPLE
+    facts: ResponseScope, *, group_dimensions=("segment", "alert_type"), min_sample: int = MIN_SAMPLE
 ) -> list[Recommendation]:
     """Where one channel gets clearly more responses than another, per client segment and alert type.
 
@@ -370,18 +453,14 @@ def channel_recommendations(
     recommendations = []
     for dimension in group_dimensions:
         labels, channel_labels = _labels(dimension), _labels("channel")
-        counts = (
-            facts.order_by()
-            .exclude(channel="")
-            .values(_field(dimension), "channel")
-            .annotate(
-                sent=Count("pk", filter=Q(sent_at__isnull=False)), responded=Count("pk", filter=Q(responded=True))
-            )
-        )
+        frame = facts.frame(by_channel=True)
         per_group: dict = defaultdict(list)
-        for row in counts:
-            if row["sent"] >= min_sample:
-                per_group[row[_field(dimension)]].append((row["channel"], row["sent"], row["responded"]))
+        if not frame.empty:
+            counts = frame.groupby([_field(dimension), "channel"], sort=False)[["sent", "responded"]].sum()
+            for key, row in counts.iterrows():
+                group_key, channel = _key(key)
+                if row["sent"] >= min_sample:
+                    per_group[group_key].append((channel, int(row["sent"]), int(row["responded"])))
         for group_key, channels in per_group.items():
             channels.sort(key=lambda entry: (-(entry[2] / entry[1]), entry[0]))
             best, best_sent, best_responded = channels[0]
@@ -416,26 +495,31 @@ TOP_VALUE_SHARE = Decimal("0.8")
 AT_RISK_MIN_SIGNALS = 2
 
 
-def clients_scope(user, team_id: int | None):
+def clients_scope(user, team_id: int | None) -> Q:
     """Client ids filter for retention figures: the user's team, or the chosen team."""
     if not user_sees_all_teams(user):
         return Q(client__team_id=user.team_id) if user.team_id else Q(pk__in=[])
+    return team_scope(team_id)
+
+
+def team_scope(team_id: int | None) -> Q:
     return Q(client__team_id=team_id) if team_id else Q()
 
 
-def value_per_year(user, team_id: int | None = None) -> list[dict]:
-    """Fees, commission and their sum per calendar year, and how many clients paid anything."""
+def value_per_year(scope: Q) -> list[dict]:
+    """Fees, commission and their sum per calendar year, and how many clients paid anything (a client
+    has one row a year: counting rows, not distinct clients, spares a sort of every row)."""
     rows = (
-        ClientRevenue.objects.filter(clients_scope(user, team_id), client__deleted_at__isnull=True)
+        ClientRevenue.objects.filter(scope, client__deleted_at__isnull=True)
         .values("year")
-        .annotate(fees=Sum("fees"), commission=Sum("commission"), clients=Count("client_id", distinct=True))
+        .annotate(fees=Sum("fees"), commission=Sum("commission"), clients=Count("pk"))
         .order_by("year")
     )
     return [{**row, "total": row["fees"] + row["commission"]} for row in rows]
 
 
-def _current_facts(user, team_id):
-    return ClientFacts.objects.filter(clients_scope(user, team_id), client__deleted_at__isnull=True)
+def _current_facts(scope: Q):
+    return ClientFacts.objects.filter(scope, client__deleted_at__isnull=True)
 
 
 @dataclass
@@ -448,12 +532,12 @@ class ValueConcentration:
     top: list = field(default_factory=list)
 
 
-def value_concentration(user, team_id: int | None = None, *, limit: int = 25) -> ValueConcentration:
+def value_concentration(scope: Q, *, limit: int = 25) -> ValueConcentration:
     """How concentrated the book's value is: how many clients bring 80% of it, and the top clients.
 
     The running sum is a window function in the database (one sort of the valued clients).
     """
-    facts = _current_facts(user, team_id)
+    facts = _current_facts(scope)
     valued = facts.filter(client_value__gt=0)
     totals = valued.aggregate(total=Sum("client_value"), clients=Count("pk"))
     products = facts.aggregate(products=Sum("products_held"))["products"] or 0
@@ -471,25 +555,170 @@ def value_concentration(user, team_id: int | None = None, *, limit: int = 25) ->
     return ValueConcentration(totals["clients"], total, top_count, threshold, products, top)
 
 
-def churn_signal_counts(user, team_id: int | None = None) -> dict[str, int]:
-    facts = _current_facts(user, team_id)
-    return facts.aggregate(
-        clients=Count("pk"),
-        open_complaints=Count("pk", filter=Q(open_complaints__gt=0)),
-        products_ending=Count("pk", filter=Q(products_ending_within_90_days__gt=0)),
-        no_contact=Count("pk", filter=Q(days_since_last_contact__isnull=True) | Q(days_since_last_contact__gte=365)),
-        falling_engagement=Count("pk", filter=Q(engagement_trend__lt=0)),
-        at_risk=Count("pk", filter=Q(churn_risk_signals__gte=AT_RISK_MIN_SIGNALS)),
-    )
+def _signal_counts() -> dict:
+    return {
+        "clients": Count("pk"),
+        "open_complaints": Count("pk", filter=Q(open_complaints__gt=0)),
+        "products_ending": Count("pk", filter=Q(products_ending_within_90_days__gt=0)),
+        "no_contact": Count("pk", filter=Q(days_since_last_contact__isnull=True) | Q(days_since_last_contact__gte=365)),
+        "falling_engagement": Count("pk", filter=Q(engagement_trend__lt=0)),
+        "at_risk": Count("pk", filter=Q(churn_risk_signals__gte=AT_RISK_MIN_SIGNALS)),
+    }
 
 
-def high_value_at_risk(user, team_id: int | None = None, *, threshold: Decimal | None, limit: int = 50) -> list:
+def churn_signal_counts(scope: Q) -> dict[str, int]:
+    return _current_facts(scope).aggregate(**_signal_counts())
+
+
+def high_value_at_risk(scope: Q, *, threshold: Decimal | None, limit: int = 50) -> list:
     """The high-value clients (value at least `threshold`) with AT_RISK_MIN_SIGNALS or more signals."""
     if threshold is None:
         return []
     return list(
-        _current_facts(user, team_id)
+        _current_facts(scope)
         .filter(client_value__gte=threshold, churn_risk_signals__gte=AT_RISK_MIN_SIGNALS)
         .select_related("client")
         .order_by("-churn_risk_signals", "-client_value", "pk")[:limit]
+    )
+
+
+@dataclass
+class RetentionFigures:
+    years: list[dict]
+    concentration: ValueConcentration
+    signals: dict
+    at_risk: list
+    computed_at: datetime | None = None  # None: computed for this page, just now
+
+
+def retention_compute(team_id: int | None, scope: Q | None = None) -> RetentionFigures:
+    """Every figure of the retention page for one team (None: all teams), from the current facts."""
+    scope = team_scope(team_id) if scope is None else scope
+    concentration = value_concentration(scope)
+    return RetentionFigures(
+        years=value_per_year(scope),
+        concentration=concentration,
+        signals=churn_signal_counts(scope),
+        at_risk=high_value_at_risk(scope, threshold=concentration.threshold),
+    )
+
+
+def retention_compute_every_team(team_ids: list[int]) -> dict[int | None, RetentionFigures]:
+    """`retention_compute` for all teams (key None) and for each of `team_ids`, as the snapshots need.
+
+    Value per year and the signal counts are sums: one GROUP BY team each, and all teams are the sum
+    of the teams (every client has a team), instead of a scan of every revenue row and every client's
+    facts per scope. The value concentration sorts each scope's clients, so it stays per scope.
+    """
+    years: dict[int, dict[int, dict]] = {}
+    revenue = (
+        ClientRevenue.objects.filter(client__deleted_at__isnull=True)
+        .values("client__team_id", "year")
+        .annotate(fees=Sum("fees"), commission=Sum("commission"), clients=Count("pk"))
+        .order_by()
+    )
+    for row in revenue:
+        team = years.setdefault(row.pop("client__team_id"), {})
+        team[row["year"]] = row
+    signals = {
+        row.pop("client__team_id"): row
+        for row in _current_facts(Q()).values("client__team_id").annotate(**_signal_counts()).order_by()
+    }
+    no_signals = dict.fromkeys(_signal_counts(), 0)
+
+    def summed(rows: list[dict], keys) -> dict:
+        return {key: sum(row[key] for row in rows) for key in keys}
+
+    every_year = sorted({year for team in years.values() for year in team})
+    all_years = [
+        {
+            "year": year,
+            **summed([team[year] for team in years.values() if year in team], ["fees", "commission", "clients"]),
+        }
+        for year in every_year
+    ]
+    figures = {}
+    for team_id in [None, *team_ids]:
+        if team_id is None:
+            team_years, team_signals = all_years, summed(list(signals.values()) or [no_signals], no_signals)
+        else:
+            team_years = [years[team_id][year] for year in sorted(years.get(team_id, {}))]
+            team_signals = {**no_signals, **signals.get(team_id, {})}
+        scope = team_scope(team_id)
+        concentration = value_concentration(scope)
+        figures[team_id] = RetentionFigures(
+            years=[{**row, "total": row["fees"] + row["commission"]} for row in team_years],
+            concentration=concentration,
+            signals=team_signals,
+            at_risk=high_value_at_risk(scope, threshold=concentration.threshold),
+        )
+    return figures
+
+
+def retention_figures(user, team_id: int | None = None) -> RetentionFigures:
+    """The retention figures this user may see: the latest snapshot of their team (or of the chosen
+    team, or of all teams), or, when there is none yet, computed now."""
+    if user_sees_all_teams(user):
+        team = team_id
+    elif user.team_id:
+        team = user.team_id
+    else:
+        return retention_compute(None, scope=Q(pk__in=[]))
+    snapshot = RetentionSnapshot.objects.filter(**({"team_id": team} if team else {"team__isnull": True})).first()
+    if snapshot is None:
+        return retention_compute(team)
+    return _figures_from_json(snapshot.figures, snapshot.computed_at, clients_scope(user, team_id))
+
+
+def _money(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def retention_figures_json(figures: RetentionFigures) -> dict:
+    """The figures as a snapshot keeps them: money as decimal strings, clients as their ids."""
+    concentration = figures.concentration
+    return {
+        "years": [
+            {**row, "fees": _money(row["fees"]), "commission": _money(row["commission"]), "total": _money(row["total"])}
+            for row in figures.years
+        ],
+        "concentration": {
+            "clients_with_value": concentration.clients_with_value,
+            "total_value": _money(concentration.total_value),
+            "top_clients": concentration.top_clients,
+            "threshold": _money(concentration.threshold),
+            "products_held": concentration.products_held,
+            "top": [fact.pk for fact in concentration.top],
+        },
+        "signals": figures.signals,
+        "at_risk": [fact.pk for fact in figures.at_risk],
+    }
+
+
+def _figures_from_json(data: dict, computed_at: datetime, scope: Q) -> RetentionFigures:
+    """A snapshot's figures; its top and at-risk clients read by primary key (names and links current),
+    and only while the user may still see them."""
+    shown = data["concentration"]["top"] + data["at_risk"]
+    facts = _current_facts(scope).filter(pk__in=shown).select_related("client").in_bulk()
+    concentration = data["concentration"]
+
+    def money(value):
+        return None if value is None else Decimal(value)
+
+    return RetentionFigures(
+        years=[
+            {**row, "fees": money(row["fees"]), "commission": money(row["commission"]), "total": money(row["total"])}
+            for row in data["years"]
+        ],
+        concentration=ValueConcentration(
+            clients_with_value=concentration["clients_with_value"],
+            total_value=money(concentration["total_value"]),
+            top_clients=concentration["top_clients"],
+            threshold=money(concentration["threshold"]),
+            products_held=concentration["products_held"],
+            top=[facts[pk] for pk in concentration["top"] if pk in facts],
+        ),
+        signals=data["signals"],
+        at_risk=[facts[pk] for pk in data["at_risk"] if pk in facts],
+        computed_at=computed_at,
     )

@@ -7,15 +7,23 @@ Thin: parse the filters, call the selectors, render. Chart data goes to the page
 import csv
 from datetime import date
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db import transaction
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import formats
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.selectors import user_sees_all_teams
 
 from . import selectors
 from .forms import DEFAULT_WEEKS, InsightFilterForm, RetentionFilterForm
 from .selectors import DIMENSIONS, METRICS, InsightFilters
+from .tasks import refresh_insights
 
 PERCENT_METRICS = {"response_rate"}
 
@@ -97,6 +105,8 @@ def _response_context(request) -> dict:
         "min_sample": selectors.MIN_SAMPLE,
         "trend_chart": trend_chart,
         "dimension_chart": dimension_chart,
+        "refreshed_at": facts.refreshed_at,
+        "may_refresh": user_sees_all_teams(request.user),
         "query": request.GET.urlencode(),
     }
 
@@ -110,9 +120,8 @@ def index_view(request):
 def _retention_context(request) -> dict:
     form = RetentionFilterForm(request.GET or None, user=request.user)
     team = form.cleaned_data.get("team") if form.is_valid() else None
-    team_id = team.pk if team else None
-    years = selectors.value_per_year(request.user, team_id)
-    concentration = selectors.value_concentration(request.user, team_id)
+    figures = selectors.retention_figures(request.user, team.pk if team else None)
+    years, concentration = figures.years, figures.concentration
     value_chart = {
         "kind": "stacked",
         "labels": [str(row["year"]) for row in years],
@@ -129,8 +138,10 @@ def _retention_context(request) -> dict:
         "years": years,
         "concentration": concentration,
         "top_share": int(selectors.TOP_VALUE_SHARE * 100),
-        "signals": selectors.churn_signal_counts(request.user, team_id),
-        "at_risk": selectors.high_value_at_risk(request.user, team_id, threshold=concentration.threshold),
+        "signals": figures.signals,
+        "at_risk": figures.at_risk,
+        "computed_at": figures.computed_at,
+        "may_refresh": user_sees_all_teams(request.user),
         "min_signals": selectors.AT_RISK_MIN_SIGNALS,
         "value_chart": value_chart,
         "query": request.GET.urlencode(),
@@ -141,6 +152,19 @@ def _retention_context(request) -> dict:
 def retention_view(request):
     """Client value per year, the clients that bring most of it, churn signals, valuable clients at risk."""
     return render(request, "insights/retention.html", _retention_context(request))
+
+
+@require_POST
+@permission_required("accounts.view_all_teams", raise_exception=True)
+def refresh_view(request):
+    """Recompute the figures of both pages now (in the background): the sums of the recent weeks and
+    the retention snapshots. For back office and admins, whose figures span every team."""
+    transaction.on_commit(refresh_insights.delay)
+    messages.success(request, _("The figures are being refreshed; reload the page in a minute."))
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("insights:index")
+    return redirect(target)
 
 
 # --- CSV ------------------------------------------------------------------------------------------

@@ -3,4 +3,4 @@
 A later step adds its own module here (framework, dashboard, canvas) and imports it below.
 """
 
-from . import canvas, dashboard, framework, ingestion, scaleout  # noqa: F401
+from . import canvas, dashboard, framework, ingestion, insights, scaleout  # noqa: F401

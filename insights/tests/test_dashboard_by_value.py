@@ -28,8 +28,8 @@ def test_order_by_value_keeps_priority_first_then_the_most_valuable_client(clien
     # Keyset pages in the same order.
     first = client.get(url, {"order": "value"}).context["page"]
     assert first.next_cursor is None
-    from alerts.selectors import alert_queue_page_by_value
+    from alerts.selectors import BY_VALUE, alert_queue_page
 
-    page = alert_queue_page_by_value(Alert.objects.all(), size=2)
-    rest = alert_queue_page_by_value(Alert.objects.all(), size=2, after=page.next_cursor)
+    page = alert_queue_page(Alert.objects.all(), order=BY_VALUE, size=2)
+    rest = alert_queue_page(Alert.objects.all(), order=BY_VALUE, size=2, after=page.next_cursor)
     assert [a.client.first_name for a in page.items + rest.items] == ["Top", "High", "Low", "Unknown"]

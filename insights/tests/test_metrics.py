@@ -3,10 +3,15 @@
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from clients.tests.factories import ClientFactory
+from followup.models import Booking, Message
 from insights.models import ResponseFact
 from insights.selectors import InsightFilters, facts_visible_to, metrics_by, weekly_trend
-from insights.services import response_facts_refresh
+from insights.services import response_facts_refresh, week_start
+
+from .conftest import at, book, raise_alert, send
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +101,39 @@ def test_the_refresh_is_idempotent_and_follows_new_responses(history, advisor):
     response_facts_refresh(since=history.first_week)
     email = by_key(metrics_by(facts_visible_to(advisor, period(history)), "channel"))["email"]
     assert (email.responses, email.hours_to_first_response) == (3, pytest.approx(4.0))  # median of 2, 4, 10
+
+
+def test_the_facts_rows_of_alerts_messaged_unsent_and_booked_without_a_message(advisor):
+    """The rows the SQL rebuild writes, column by column: a message never sent does not count, a
+    cancelled meeting neither; a meeting booked without a message counts for the alert only; the week
+    is the Monday of the local day the alert was raised (00:30 on a Monday here is Sunday in UTC)."""
+    client = ClientFactory(team=advisor.team, advisor=advisor, household=None, segment="plus")
+    monday = week_start(timezone.localdate()) - timedelta(weeks=2)
+    quiet = raise_alert(client, "fixed_rate_ending", "urgent_sensitive", at(monday, 0) + timedelta(minutes=30))
+    book(quiet, None, at(monday, 15), Booking.Status.HELD)
+    book(quiet, None, at(monday, 16), Booking.Status.CANCELLED)
+    busy = raise_alert(
+        client, "fixed_rate_ending", "urgent_sensitive", at(monday, 9), status="resolved", closed_at=at(monday, 21)
+    )
+    sms = send(busy, "sms", at(monday, 11), at(monday, 11) + timedelta(minutes=90))
+    letter = send(busy, "email", at(monday, 10))
+    Message.objects.filter(pk=send(busy, "portal", at(monday, 9)).pk).update(sent_at=None, status="queued")
+    book(busy, sms, at(monday, 17), Booking.Status.BOOKED)
+    book(busy, letter, at(monday, 18), Booking.Status.HELD)
+
+    response_facts_refresh()
+    rows = {(row.alert_id, row.channel): row for row in ResponseFact.objects.filter(alert__client=client)}
+    assert set(rows) == {(quiet.pk, ""), (busy.pk, "email"), (busy.pk, "sms")}
+    lonely = rows[(quiet.pk, "")]
+    assert (lonely.is_primary, lonely.sent_at, lonely.responded, lonely.week) == (True, None, False, monday)
+    assert (lonely.meetings_booked, lonely.alert_meetings_booked, lonely.alert_advice_given) == (0, 1, 1)
+    assert lonely.alert_hours_to_resolution is None and lonely.alert_hours_to_first_response is None
+    email, text = rows[(busy.pk, "email")], rows[(busy.pk, "sms")]
+    assert (email.is_primary, text.is_primary) == (True, False)  # the first message went by email
+    assert (email.responded, email.hours_to_response, email.meetings_booked, email.advice_given) == (False, None, 1, 1)
+    assert (text.responded, text.hours_to_response, text.meetings_booked, text.advice_given) == (True, 1.5, 1, 0)
+    assert email.alert_hours_to_resolution == text.alert_hours_to_resolution == 12.0
+    assert email.alert_hours_to_first_response == 2.5  # sent 10:00 by email, first answer 12:30 by SMS
+    assert (email.alert_meetings_booked, email.alert_advice_given) == (2, 1)
+    assert (text.alert_hours_to_first_response, text.alert_meetings_booked, text.alert_advice_given) == (None, 0, 0)
+    assert email.sent_at == at(monday, 10) and email.raised_at == busy.opened_at and email.segment == "plus"

@@ -10,7 +10,7 @@ from alerts.models import Alert, AlertType
 from clients.tests.factories import ClientFactory
 from insights.models import ResponseFact
 from insights.selectors import InsightFilters, channel_recommendations, facts_visible_to
-from insights.services import week_start
+from insights.services import response_weeks_refresh, week_start
 from insights.stats import rate_ratio_interval, wilson_interval
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +64,7 @@ def _facts(advisor, segment: str, channel: str, sent: int, responded: int):
             for index, alert in enumerate(alerts)
         ]
     )
+    response_weeks_refresh()  # the page reads the weekly sums of the facts
 
 
 def recommendations_for(advisor):
