@@ -376,6 +376,18 @@ STEWARD_FOLLOWUP_EMAIL_BACKEND = env(
     "STEWARD_FOLLOWUP_EMAIL_BACKEND", default="followup.channels.OutboxEmailBackend" if DEBUG else ""
 )
 STEWARD_FOLLOWUP_SITE_URL = env("STEWARD_FOLLOWUP_SITE_URL", default="http://127.0.0.1:8000")
+# Providers' delivery reports (POST /followup/webhooks/<provider>/delivery/, followup/services/delivery.py)
+# are signed with a secret per provider: STEWARD_FOLLOWUP_WEBHOOK_SECRET_<PROVIDER> (e.g. ..._MESSAGEBIRD
+# for provider "messagebird"). The demo's providers sign as "demo" with a published secret, in DEBUG only,
+# and report right after dispatch.
+STEWARD_FOLLOWUP_WEBHOOK_SECRETS = {
+    name.removeprefix("STEWARD_FOLLOWUP_WEBHOOK_SECRET_").lower(): value
+    for name, value in environ.Env.ENVIRON.items()
+    if name.startswith("STEWARD_FOLLOWUP_WEBHOOK_SECRET_") and value
+}
+if DEBUG:
+    STEWARD_FOLLOWUP_WEBHOOK_SECRETS.setdefault("demo", "dev-only-demo-webhook-secret-never-use-in-production")
+STEWARD_FOLLOWUP_DEMO_DELIVERY_REPORTS = env.bool("STEWARD_FOLLOWUP_DEMO_DELIVERY_REPORTS", default=DEBUG)
 # Without a broker (the demo), "Sync now" runs the sync in a background thread of the web process,
 # so the page can show its progress; with Redis it goes to a Celery worker.
 STEWARD_SYNC_IN_THREAD_WHEN_EAGER = env.bool("STEWARD_SYNC_IN_THREAD_WHEN_EAGER", default=DEBUG)
