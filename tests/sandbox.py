@@ -41,8 +41,21 @@ FORBIDDEN_EVENTS = (
 _guard = threading.local()
 
 
+# The typing machinery reads its caller's frame when it builds a generic alias its cache has
+# dropped (typing_extensions' `_collect_parameters`): Jinja's compiler annotates an inner function
+# with one on every compile. The frame asked for is typing's own, never the template's.
+_TYPING_FILES = ("typing.py", "typing_extensions.py")
+
+
+def _typing_internals(event: str, args) -> bool:
+    frame = args[0] if event == "sys._getframe" and args else None
+    return frame is not None and frame.f_code.co_filename.endswith(_TYPING_FILES)
+
+
 def _audit(event: str, args) -> None:
     if not getattr(_guard, "armed", False) or not event.startswith(FORBIDDEN_EVENTS):
+        return
+    if _typing_internals(event, args):
         return
     if _guard.allow is not None and _guard.allow(event, args):
         return

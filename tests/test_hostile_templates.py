@@ -199,3 +199,15 @@ def test_the_hook_lets_through_only_what_jinja_compiles_for_the_template():
     with no_side_effects(allow=jinja_internals) as events, pytest.raises(RuntimeError):
         open("/etc/hostname")  # noqa: SIM115 - the very thing the hook must catch
     assert events == ["open"]
+
+
+def test_the_typing_machinery_recomputing_a_generic_alias_is_not_a_finding():
+    """Jinja's compiler annotates an inner function (`t.Iterable[nodes.Node]`), evaluated on every
+    compile; when typing's own cache has dropped it (after thousands of other generic aliases, as
+    the API fuzzing makes), typing reads its caller's frame. That is the standard library, not the
+    template: `make soak` reported it as a side effect until the sandbox knew it."""
+    import typing
+
+    for clear in typing._cleanups:  # what a long run of other tests does to typing's caches
+        clear()
+    exercise("{% if client.first_name %}Beste {{ client.first_name }}{% endif %}")
