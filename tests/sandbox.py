@@ -7,6 +7,7 @@ hook raises, so the action does not happen). The hook cannot be removed once add
 installed once per process and acts only while armed.
 """
 
+import gc
 import sys
 import threading
 from collections.abc import Callable
@@ -86,3 +87,16 @@ def no_side_effects(*, allow: Callable[[str, tuple], bool] | None = None):
     finally:
         _guard.armed = False
         sys.settrace(tracer)
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector while one input is timed: a collection of what earlier
+    tests left behind (a long soak run, the API fuzzing) is not the input's time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

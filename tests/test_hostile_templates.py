@@ -14,7 +14,6 @@ template's file name and read a traceback's frame; `jinja_internals` lets exactl
 
 import contextlib
 import datetime as dt
-import gc
 import importlib
 import time
 from decimal import Decimal
@@ -23,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.sandbox import FORBIDDEN_EVENTS, no_side_effects
+from tests.sandbox import FORBIDDEN_EVENTS, gc_paused, no_side_effects
 from tests.soak import examples
 
 try:
@@ -137,16 +136,9 @@ if templating is not None:
 
 
 def exercise(text: str) -> None:
-    """Check and render `text` under the sandbox, timed (with the cyclic GC paused, as in
-    framework/tests/test_hostile_input.py: a collection of what the API fuzzing left behind is not
-    the template's time)."""
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    """Check and render `text` under the sandbox, timed (see `gc_paused`)."""
+    with gc_paused():
         _exercise(text)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _exercise(text: str) -> None:

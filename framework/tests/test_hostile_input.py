@@ -8,7 +8,6 @@ on the machine does not make a fast evaluation look slow.
 10,000 inputs in all in `make test`, 100,000 in `make soak` (tests/soak.py).
 """
 
-import gc
 import time
 from datetime import date
 from decimal import Decimal
@@ -23,7 +22,7 @@ from framework.language.evaluate import MAX_EVALUATION_STEPS, Evaluation, evalua
 from framework.language.orm import OrmCompiler
 from framework.language.parser import MAX_SOURCE_LENGTH
 from framework.language.schema import Type
-from tests.sandbox import no_side_effects
+from tests.sandbox import gc_paused, no_side_effects
 from tests.soak import examples
 
 PARAMETERS = check_parameters({"days": 14, "ratio": 0.7, "group": "income", "since": "2020-01-01"})
@@ -50,17 +49,10 @@ SNAPSHOT = {
 def exercise(text: str) -> None:
     """Parse, check and evaluate `text`; fail on anything but a validation error or a sane value.
 
-    The time bound is the evaluator's own: the cyclic garbage collector is paused meanwhile, so a
-    collection of what earlier tests left behind (after the API fuzzing, a long soak run) is not
-    counted against one input.
+    The time bound is the evaluator's own (see `gc_paused`).
     """
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         _exercise(text)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _exercise(text: str) -> None:
