@@ -57,15 +57,33 @@ class Alert(models.Model):
     client = models.ForeignKey(Client, related_name="alerts", on_delete=models.CASCADE, db_index=False)
     # Denormalised from the client, so an advisor's dashboard is one index range scan. No index of
     # its own: the team queue index starts with it, and a team with alerts is never deleted (PROTECT).
-    team = models.ForeignKey("accounts.Team", related_name="+", on_delete=models.PROTECT, db_index=False)
+    # No database constraint on team, rule and rule version: they are copied from the client and the
+    # rule that raised the alert (never typed in), the ORM still applies PROTECT and SET_NULL when one
+    # is deleted, and checking them per row cost a third of writing a night's new alerts
+    # (docs/benchmarks.md, "Fourth session: framework evaluation").
+    team = models.ForeignKey(
+        "accounts.Team", related_name="+", on_delete=models.PROTECT, db_index=False, db_constraint=False
+    )
     # No indexes: alerts are never looked up by rule, and a rule that raised alerts belongs to an
     # active or retired version, which cannot be deleted (only drafts can). Each index costs every
     # alert the evaluation opens and every alert a canvas move re-prioritises one more entry.
     rule = models.ForeignKey(
-        "framework.Rule", related_name="alerts", on_delete=models.SET_NULL, null=True, blank=True, db_index=False
+        "framework.Rule",
+        related_name="alerts",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_index=False,
+        db_constraint=False,
     )
     rule_version = models.ForeignKey(
-        "framework.FrameworkVersion", related_name="+", on_delete=models.SET_NULL, null=True, blank=True, db_index=False
+        "framework.FrameworkVersion",
+        related_name="+",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        db_index=False,
+        db_constraint=False,
     )
     message = models.TextField(_("message"), blank=True)
     values = models.JSONField(_("values used"), default=dict, blank=True)
@@ -156,9 +174,12 @@ class Alert(models.Model):
 class AlertEvent(models.Model):
     """One change of an alert: who (or the framework), when, from what to what, and why."""
 
-    alert = models.ForeignKey(Alert, related_name="events", on_delete=models.CASCADE)
+    # Indexed by (alert, at) below; `by` only where a person acted (the framework's events have none).
+    alert = models.ForeignKey(Alert, related_name="events", on_delete=models.CASCADE, db_index=False)
     at = models.DateTimeField(default=timezone.now)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+    )
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12)
     reason = models.TextField(blank=True)
@@ -167,7 +188,10 @@ class AlertEvent(models.Model):
         verbose_name = _("alert event")
         verbose_name_plural = _("alert events")
         ordering = ["at", "pk"]
-        indexes = [models.Index(fields=["alert", "at"], name="alert_event_alert_idx")]
+        indexes = [
+            models.Index(fields=["alert", "at"], name="alert_event_alert_idx"),
+            models.Index(fields=["by"], name="alert_event_by_idx", condition=Q(by__isnull=False)),
+        ]
 
     def __str__(self):
         return f"{self.alert_id}: {self.from_status} → {self.to_status}"

@@ -297,7 +297,7 @@ def alerts_reconcile(
 
 _STAGE_COLUMNS = """client_id bigint, alert_type_id bigint, rule_id bigint, rule_version_id bigint, segment text,
     "values" jsonb, fingerprint text, message text, due_date date, team_id bigint, advisor_id bigint,
-    granulation jsonb"""
+    granulation jsonb, live boolean, suppressed boolean"""
 # The distinct places of the new alerts, as the canvas's hook gave them.
 _PLACE_COLUMNS = "alert_type_id bigint, segment text, granulation jsonb, due_date date, priority integer, quadrant text"
 
@@ -363,11 +363,20 @@ def alerts_reconcile_staged(
                 ]
             )
 
-        # Per client and type the first rule's finding, with its granulation and owners.
+        # Per client and type the first rule's finding, with its granulation and owners, and whether
+        # a live alert exists (kept) or a dismissal of the same finding suppresses a new one: each
+        # probe of the alerts once per finding, here, not again in every statement below (they read
+        # cold index pages of a table of millions: most of a chunk's time once were these probes).
+        dismissal_since = now - DISMISSAL_PERIOD
         staged_table_reset(cursor, "fw_stage", _STAGE_COLUMNS, few=client_id_range is None)
         cursor.execute(
             f"""INSERT INTO fw_stage
-            SELECT DISTINCT ON (f.client_id, t.id)
+            SELECT y.*, NOT y.live AND EXISTS (SELECT 1 FROM {alert} d WHERE d.client_id = y.client_id
+                AND d.alert_type_id = y.alert_type_id AND d.status = 'dismissed' AND d.closed_at >= %s
+                AND d.values_fingerprint = y.fingerprint)
+            FROM (SELECT x.*, EXISTS (SELECT 1 FROM {alert} a WHERE a.client_id = x.client_id
+                AND a.alert_type_id = x.alert_type_id AND a.status IN {_LIVE_SQL}) AS live
+            FROM (SELECT DISTINCT ON (f.client_id, t.id)
                 f.client_id, t.id AS alert_type_id, f.rule_id, f.rule_version_id, f.segment, f."values",
                 f.fingerprint, f.message, f.due_date, c.team_id, c.advisor_id,
                 jsonb_build_object(
@@ -381,22 +390,19 @@ def alerts_reconcile_staged(
             FROM {STAGING_TABLE} f
             JOIN {alert_type} t ON t.key = f.alert_type
             JOIN {client} c ON c.id = f.client_id
-            ORDER BY f.client_id, t.id, f.position""",  # noqa: S608 - table names of models and constants
-            [today],
+            ORDER BY f.client_id, t.id, f.position) x OFFSET 0) y""",  # noqa: S608 - table names of models and constants
+            [dismissal_since, today],
         )
         if cursor.rowcount > 1000:  # estimates for the joins below; costs more than it saves when small
             cursor.execute("ANALYZE fw_stage (client_id, alert_type_id)")
         # What is live now: kept (and changed), or new.
-        cursor.execute(
-            f"""SELECT s.rule_id, a.id IS NOT NULL, count(*) FROM fw_stage s
-            LEFT JOIN {alert} a ON a.client_id = s.client_id AND a.alert_type_id = s.alert_type_id
-                AND a.status IN {_LIVE_SQL}
-            GROUP BY 1, 2"""  # noqa: S608
-        )
+        cursor.execute("SELECT rule_id, live, suppressed, count(*) FROM fw_stage GROUP BY 1, 2, 3")
         waiting = Counter()
-        for rule_id, live, count in cursor.fetchall():
+        for rule_id, live, suppressed, count in cursor.fetchall():
             if live:
                 counts.tally(rule_keys.get(rule_id, ""), "kept", count)
+            elif suppressed:
+                counts.tally(rule_keys.get(rule_id, ""), "suppressed", count)
             else:
                 waiting[rule_id] += count
 
@@ -409,7 +415,8 @@ def alerts_reconcile_staged(
                     values_fingerprint = s.fingerprint, rule_id = s.rule_id, rule_version_id = s.rule_version_id,
                     updated_at = %s
                 FROM fw_stage s
-                WHERE a.client_id = s.client_id AND a.alert_type_id = s.alert_type_id AND a.status IN {_LIVE_SQL}
+                WHERE s.live AND a.client_id = s.client_id AND a.alert_type_id = s.alert_type_id
+                    AND a.status IN {_LIVE_SQL}
                     AND (a.values_fingerprint <> s.fingerprint OR a.segment <> s.segment
                          OR a.due_date IS DISTINCT FROM s.due_date OR a."values" <> s."values"
                          OR a.rule_version_id IS DISTINCT FROM s.rule_version_id)
@@ -420,19 +427,10 @@ def alerts_reconcile_staged(
         counts.updated = len(updated_ids)
 
         # New alerts: placed on the canvas first, once per distinct place.
-        new_sql = f"""FROM fw_stage s
-            WHERE NOT EXISTS (SELECT 1 FROM {alert} a WHERE a.client_id = s.client_id
-                AND a.alert_type_id = s.alert_type_id AND a.status IN {_LIVE_SQL})
-            AND NOT EXISTS (SELECT 1 FROM {alert} d WHERE d.client_id = s.client_id
-                AND d.alert_type_id = s.alert_type_id AND d.status = 'dismissed' AND d.closed_at >= %s
-                AND d.values_fingerprint = s.fingerprint)"""  # noqa: S608
-        dismissal_since = now - DISMISSAL_PERIOD
+        new_sql = "FROM fw_stage s WHERE NOT s.live AND NOT s.suppressed"
         staged_table_reset(cursor, "fw_place", _PLACE_COLUMNS, few=client_id_range is None)
         if settings.STEWARD_ALERTS_PLACE_NEW and waiting.total():
-            cursor.execute(
-                f"SELECT DISTINCT s.alert_type_id, s.segment, s.granulation, s.due_date {new_sql}",
-                [dismissal_since],
-            )
+            cursor.execute(f"SELECT DISTINCT s.alert_type_id, s.segment, s.granulation, s.due_date {new_sql}")
             places = [
                 {"alert_type_id": type_id, "segment": segment,
                  "granulation": json.loads(granulation) if isinstance(granulation, str) else granulation,
@@ -472,14 +470,10 @@ def alerts_reconcile_staged(
                     SELECT id, %s, NULL, '', 'open', %s FROM opened
                 )
                 SELECT rule_id, count(*) FROM opened GROUP BY rule_id""",  # noqa: S608
-                [Quadrant.UNPLACED, now, now, dismissal_since, now, str(_("Raised by the framework."))],
+                [Quadrant.UNPLACED, now, now, now, str(_("Raised by the framework."))],
             )
             for rule_id, count in cursor.fetchall():
                 counts.tally(rule_keys.get(rule_id, ""), "opened", count)
-                waiting[rule_id] -= count
-        for rule_id, count in waiting.items():
-            if count:
-                counts.tally(rule_keys.get(rule_id, ""), "suppressed", count)
 
         # Live alerts of current clients in scope that no finding asks for: resolved.
         reason = str(_("The condition no longer holds."))
