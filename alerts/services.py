@@ -369,6 +369,10 @@ def alerts_reconcile_staged(
         # cold index pages of a table of millions: most of a chunk's time once were these probes).
         dismissal_since = now - DISMISSAL_PERIOD
         staged_table_reset(cursor, "fw_stage", _STAGE_COLUMNS, few=client_id_range is None)
+        # By index, always: a plan made while the table looked empty (the first chunk of a night, on
+        # each worker) scans it whole per finding, while other workers fill it: minutes, not 0.3 s.
+        cursor.execute("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
+        seqscan = cursor.fetchone()[0]
         cursor.execute(
             f"""INSERT INTO fw_stage
             SELECT y.*, NOT y.live AND EXISTS (SELECT 1 FROM {alert} d WHERE d.client_id = y.client_id
@@ -393,6 +397,7 @@ def alerts_reconcile_staged(
             ORDER BY f.client_id, t.id, f.position) x OFFSET 0) y""",  # noqa: S608 - table names of models and constants
             [dismissal_since, today],
         )
+        cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [seqscan])
         if cursor.rowcount > 1000:  # estimates for the joins below; costs more than it saves when small
             cursor.execute("ANALYZE fw_stage (client_id, alert_type_id)")
         # What is live now: kept (and changed), or new.
