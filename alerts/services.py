@@ -312,6 +312,16 @@ def staged_table_reset(cursor, name: str, columns: str, *, few: bool = False) ->
 _LIVE_SQL = "('open', 'in_progress', 'snoozed')"  # Alert.LIVE_STATUSES, as SQL
 
 
+def _seqscan_off(cursor) -> str:
+    """Sequential scans off for this transaction's next statements; returns the setting to restore."""
+    cursor.execute("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
+    return cursor.fetchone()[0]
+
+
+def _seqscan_restore(cursor, setting: str) -> None:
+    cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [setting])
+
+
 @transaction.atomic
 def alerts_reconcile_staged(
     *,
@@ -369,10 +379,11 @@ def alerts_reconcile_staged(
         # cold index pages of a table of millions: most of a chunk's time once were these probes).
         dismissal_since = now - DISMISSAL_PERIOD
         staged_table_reset(cursor, "fw_stage", _STAGE_COLUMNS, few=client_id_range is None)
-        # By index, always: a plan made while the table looked empty (the first chunk of a night, on
-        # each worker) scans it whole per finding, while other workers fill it: minutes, not 0.3 s.
-        cursor.execute("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
-        seqscan = cursor.fetchone()[0]
+        # The alerts are read by index, always: they are millions, a chunk's are thousands. A plan made
+        # while the table looked empty (the first chunk of a night, on each worker) scanned it whole per
+        # finding while other workers filled it (minutes, not 0.3 s); one client's UPDATE below hashed
+        # the whole table (30 ms, not 1). Not while the canvas's hook runs: its queries are its own.
+        seqscan = _seqscan_off(cursor)
         cursor.execute(
             f"""INSERT INTO fw_stage
             SELECT y.*, NOT y.live AND EXISTS (SELECT 1 FROM {alert} d WHERE d.client_id = y.client_id
@@ -397,7 +408,6 @@ def alerts_reconcile_staged(
             ORDER BY f.client_id, t.id, f.position) x OFFSET 0) y""",  # noqa: S608 - table names of models and constants
             [dismissal_since, today],
         )
-        cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [seqscan])
         if cursor.rowcount > 1000:  # estimates for the joins below; costs more than it saves when small
             cursor.execute("ANALYZE fw_stage (client_id, alert_type_id)")
         # What is live now: kept (and changed), or new.
@@ -430,6 +440,7 @@ def alerts_reconcile_staged(
             )
             updated_ids = [row[0] for row in cursor.fetchall()]
         counts.updated = len(updated_ids)
+        _seqscan_restore(cursor, seqscan)
 
         # New alerts: placed on the canvas first, once per distinct place.
         new_sql = "FROM fw_stage s WHERE NOT s.live AND NOT s.suppressed"
@@ -456,6 +467,7 @@ def alerts_reconcile_staged(
             )  # fmt: skip
             if len(places) > 1000:
                 cursor.execute("ANALYZE fw_place")
+        seqscan = _seqscan_off(cursor)
         if waiting.total():
             cursor.execute(
                 f"""WITH opened AS (
@@ -504,6 +516,7 @@ def alerts_reconcile_staged(
         )
         for key, count in cursor.fetchall():
             counts.tally(key, "closed", count)
+        _seqscan_restore(cursor, seqscan)
 
     if counts.opened or counts.updated or counts.closed:
         transaction.on_commit(alert_counts_invalidate)
