@@ -28,6 +28,7 @@ from django.utils.dateformat import format as date_format_chars
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from .language.orm import OrmCompiler, Template
 from .language.schema import Type
 from .models import FrameworkVersion, Rule
 from .rules import _TEMPLATE_TOKEN, RuleProgram
@@ -220,18 +221,28 @@ class StagedRule:
     params: tuple
 
 
-def _rule_insert(rule: Rule, program: RuleProgram, position: int, today: date, by_range: bool) -> StagedRule:
+def _rule_insert(
+    rule: Rule, program: RuleProgram, position: int, today: date, by_range: bool, plan: "FeaturePlan | None" = None
+) -> StagedRule:
     from django.db.models import F
 
     from clients.bulk import EqualsAny
     from clients.models import Client
 
+    from .language.orm import aggregate_columns
     from .selectors import _matches_query
 
     clients = Client.objects.filter(deleted_at__isnull=True)
     scope = {"pk__gte": _LOW, "pk__lt": _HIGH} if by_range else {}
     clients = clients.filter(**scope) if by_range else clients.filter(EqualsAny(F("pk"), _IDS))
-    query = _matches_query(program, clients, today).order_by()
+    if plan is None:
+        query = _matches_query(program, clients, today).order_by()
+    else:
+        # One feature row per chunk client: an inner join keeps every client.
+        table, client_table = plan.table, connection.ops.quote_name(Client._meta.db_table)
+        clients = clients.extra(tables=[table], where=[f"{table}.client_id = {client_table}.id"])  # noqa: S610 - names of this module
+        with aggregate_columns(_feature_expressions(plan)):
+            query = _matches_query(program, clients, today).order_by()
     inner_sql, inner_params = query.query.sql_with_params()
     fmt = _language_formats(get_language())
 
@@ -278,7 +289,221 @@ def _rule_insert(rule: Rule, program: RuleProgram, position: int, today: date, b
     return StagedRule(sql=sql, params=(tuple(params), tuple(inner_params)))
 
 
-_COMPILED: dict = {}  # (rule pk, definition, day, language, by range, position) -> StagedRule
+_COMPILED: dict = {}  # (rule pk, definition, day, language, by range, position, features) -> StagedRule
+
+
+# --- Collection aggregates, set-based per chunk ---------------------------------------------------
+#
+# Compiled alone, every `any`/`all`/`count`/`sum`/`min`/`max` over a client's rows is a correlated
+# subquery: an index probe and an aggregate per client, about 35 of them per chunk. For a chunk (by
+# range) they are computed first, per collection in one GROUP BY over the chunk's rows (each
+# aggregate with its own FILTER), into a temporary table with one row per chunk client; the rules
+# read them from there (`OrmCompiler` with `aggregate_columns`). An aggregate whose rows depend on
+# the client's home, on another aggregate, or (for a household's rows) on the client stays a
+# correlated subquery. The few-clients path (a prepared statement) keeps the correlated subqueries:
+# there a feature table would cost more statements than the probes it saves.
+
+FEATURES_ENABLED = True
+FEATURES_TABLE = "fw_features"
+
+# An aggregate over no rows at all (as its correlated subquery answers for a client without rows).
+_EMPTY = {"count": "0", "sum": "0", "min": "NULL", "max": "NULL", "any": "0", "all": "2"}
+_SQL_TYPES = {Type.NUMBER: "numeric", Type.DATE: "date", Type.TEXT: "text", Type.BOOL: "boolean"}
+
+
+def _filtered(template: str) -> str:
+    """An aggregate's template with each aggregate call restricted by FILTER (WHERE {w})."""
+    import re
+
+    return re.sub(r"\b(COUNT|SUM|MIN|MAX)\((\*|\{x\})\)", r"\1(\2) FILTER (WHERE {w})", template)
+
+
+def _top_aggregates(node, found: dict) -> None:
+    from .language import typed as t
+    from .language.orm import node_key
+
+    if isinstance(node, t.Aggregate):
+        found.setdefault(node_key(node), node)
+        return  # the aggregates inside its rows go with it
+    for value in vars(node).values():
+        if isinstance(value, t.Node):
+            _top_aggregates(value, found)
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, t.Node):
+                    _top_aggregates(item, found)
+
+
+def _supported(node, collections) -> bool:
+    """Whether an aggregate can be a feature: its rows and values depend on the row, constants, and
+    (for a client's own rows, not a household's) the client's and its facts' fields."""
+    from .language import typed as t
+
+    household = collections[node.collection].client_path == "household"
+    for part in (node.where, node.predicate):
+        if part is None:
+            continue
+        for item in t.walk(part):
+            if isinstance(item, t.Aggregate):
+                return False
+            if isinstance(item, t.FieldRef) and item.scope != "row" and (household or item.scope == "property"):
+                return False
+    return True
+
+
+class _GroupCompiler(OrmCompiler):
+    """Compiles an aggregate's rows for a GROUP BY over the collection: a client's or its facts'
+    field is reached through the row's own client, not an outer reference."""
+
+    def __init__(self, *, today: date, client_path: str):
+        super().__init__(today=today)
+        self.client_path = client_path
+
+    def _field(self, node, row: str):
+        from django.db.models import F
+
+        if node.scope == "client":
+            return F(f"{self.client_path}__{node.name}")
+        if node.scope == "facts":
+            return F(f"{self.client_path}__facts__{node.name}")
+        return super()._field(node, row)
+
+
+@dataclass(frozen=True)
+class FeaturePlan:
+    table: str
+    columns: dict  # node_key -> (column name, SQL type)
+    sql: str  # INSERT of a chunk's features, markers in place of its bounds
+    params: tuple
+
+
+_FEATURE_PLANS: dict = {}
+
+
+def _feature_plan(programs: list[tuple[Rule, RuleProgram]], today: date) -> FeaturePlan | None:
+    import hashlib
+
+    key = (tuple(_rule_key(rule) for rule, _program in programs), today, get_language())
+    if key in _FEATURE_PLANS:
+        return _FEATURE_PLANS[key]
+    if len(_FEATURE_PLANS) > 64:
+        _FEATURE_PLANS.clear()
+    found: dict = {}
+    for _rule, program in programs:
+        nodes = [branch.condition for branch in program.branches] + [node for _label, node in program.reported]
+        if program.deadline is not None:
+            nodes.append(program.deadline)
+        for node in nodes:
+            _top_aggregates(node, found)
+    from .language.schema import schema
+
+    collections = schema().collections
+    supported = {k: node for k, node in found.items() if _supported(node, collections)}
+    plan = _FEATURE_PLANS[key] = _feature_insert(supported, today, hashlib) if supported else None
+    return plan
+
+
+def _feature_insert(aggregates: dict, today: date, hashlib) -> FeaturePlan:
+    from django.db.models import Case, Value, When
+
+    from clients.models import Client
+
+    from .language.orm import _AGGREGATES, _INTEGER, output_field
+    from .language.schema import schema
+
+    by_collection: dict = {}
+    for k, node in aggregates.items():
+        by_collection.setdefault(node.collection, []).append((k, node))
+
+    client_table = connection.ops.quote_name(Client._meta.db_table)
+    columns, selects, joins, params = {}, [], [], []
+    for index, (collection, items) in enumerate(sorted(by_collection.items())):
+        spec = schema().collections[collection]
+        compiler = _GroupCompiler(today=today, client_path=spec.client_path)
+        household = spec.client_path == "household"
+        rows = spec.model._default_manager.filter(**spec.current)
+        chunk = Client.objects.filter(pk__gte=_LOW, pk__lt=_HIGH)
+        if household:
+            rows = rows.filter(household__in=chunk.values("household_id"))
+        else:
+            rows = rows.filter(**{f"{spec.client_path}__in": chunk.values("pk")})
+        annotations = {}
+        for k, node in items:
+            name = f"a_{len(columns)}"
+            parts = {}
+            if node.name == "count" or (node.name == "any" and node.predicate is None):
+                template, value_type, sql_type = _AGGREGATES["count"], None, "bigint"
+            elif node.name in ("any", "all"):
+                predicate = compiler._bool(node.predicate, collection)
+                parts["x"] = Case(When(predicate, then=Value(2)), When(~predicate, then=Value(0)), default=Value(1))
+                template, value_type, sql_type = _AGGREGATES[node.name], None, "integer"
+            else:
+                from .language import typed as t
+
+                ref = t.FieldRef(type=node.type, scope="row", name=node.field, collection=collection)
+                parts["x"] = compiler._field(ref, collection)
+                template, value_type, sql_type = _AGGREGATES[node.name], node.type, _SQL_TYPES[node.type]
+            if node.where is not None:
+                parts["w"] = compiler._bool(node.where, collection)
+                template = _filtered(template)
+            field = output_field(value_type) if value_type is not None else _INTEGER
+            annotations[name] = _GroupAggregate(parts, templates={"default": template}, output_field=field)
+            empty = "0" if node.name == "any" and node.predicate is None else _EMPTY[node.name]
+            columns[k] = (name, sql_type)
+            selects.append(f"CASE WHEN g{index}.fw_key IS NULL THEN {empty} ELSE g{index}.{name} END")
+        if compiler.aliases:
+            raise Unsupported("an outer value in a feature's rows")  # _supported keeps them out
+        grouped = rows.order_by().values(fw_key=_key_expression(spec)).annotate(**annotations)
+        sql, group_params = grouped.query.sql_with_params()
+        params += list(group_params)
+        on = f"c.{'household_id' if household else 'id'}"
+        joins.append(f"LEFT JOIN ({sql}) AS g{index} ON g{index}.fw_key = {on}")
+    signature = repr(sorted((name, sql_type) for name, sql_type in columns.values()))
+    table = f"{FEATURES_TABLE}_{hashlib.md5(signature.encode(), usedforsecurity=False).hexdigest()[:12]}"
+    names = [name for name, _sql_type in columns.values()]
+    sql = (
+        f"INSERT INTO {table} (client_id, {', '.join(names)}) SELECT c.id, {', '.join(selects)}"  # noqa: S608 - SQL of this module and the ORM; values are parameters
+        f" FROM {client_table} AS c {' '.join(joins)}"
+        " WHERE c.id >= %s AND c.id < %s AND c.deleted_at IS NULL"
+    )
+    params += [_LOW, _HIGH]
+    return FeaturePlan(table=table, columns=columns, sql=sql, params=tuple(params))
+
+
+def _key_expression(spec):
+    from django.db.models import F
+
+    return F(spec.client_path if spec.client_path != "client" else "client_id")
+
+
+class _GroupAggregate(Template):
+    """An aggregate of a GROUP BY (the ORM groups by the `values` key, not by this)."""
+
+    contains_aggregate = True
+
+    def get_group_by_cols(self):
+        return []
+
+
+def features_stage(cursor, plan: FeaturePlan, scope) -> None:
+    """The chunk's aggregates, one row per current client of the chunk."""
+    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in plan.columns.values())
+    temporary_table_empty(cursor, plan.table, f"client_id bigint PRIMARY KEY, {columns}", few=False)
+    cursor.execute(plan.sql, _swap(list(plan.params), scope))
+    cursor.execute(f"ANALYZE {plan.table}")
+
+
+def _feature_expressions(plan: FeaturePlan) -> dict:
+    from django.db.models.expressions import RawSQL
+
+    from .language.orm import _INTEGER, output_field
+
+    expressions = {}
+    for k, (name, sql_type) in plan.columns.items():
+        value_type = {v: key for key, v in _SQL_TYPES.items()}.get(sql_type)
+        field = output_field(value_type) if value_type is not None else _INTEGER
+        expressions[k] = RawSQL(f"{plan.table}.{name}", [], output_field=field)  # noqa: S611 - names of this module
+    return expressions
 
 
 def _rule_key(rule: Rule) -> tuple:
@@ -297,14 +522,16 @@ def _rule_key(rule: Rule) -> tuple:
     )
 
 
-def _rule_insert_cached(rule: Rule, program: RuleProgram, position: int, today: date, by_range: bool) -> StagedRule:
-
-    key = (_rule_key(rule), today, get_language(), by_range, position)
+def _rule_insert_cached(
+    rule: Rule, program: RuleProgram, position: int, today: date, by_range: bool, plan: "FeaturePlan | None" = None
+) -> StagedRule:
+    features = (plan.table, tuple(sorted(plan.columns.items(), key=repr))) if plan is not None else None
+    key = (_rule_key(rule), today, get_language(), by_range, position, features)
     staged = _COMPILED.get(key)
     if staged is None:
         if len(_COMPILED) > 512:  # rules of retired versions, days gone by
             _COMPILED.clear()
-        staged = _COMPILED[key] = _rule_insert(rule, program, position, today, by_range)
+        staged = _COMPILED[key] = _rule_insert(rule, program, position, today, by_range, plan)
     return staged
 
 
@@ -314,13 +541,20 @@ def findings_stage(
     today: date,
     client_id_range: tuple[int, int] | None = None,
     client_ids=None,
+    features: bool | None = None,
 ) -> None:
-    """Fill the staging table with the firings of these rules over the chunk (one INSERT in all)."""
+    """Fill the staging table with the firings of these rules over the chunk (one INSERT in all).
+
+    `features` (default `FEATURES_ENABLED`): for a chunk by range, compute the collection aggregates
+    set-based first into a feature table (see `_feature_plan`).
+    """
     by_range = client_id_range is not None
     scope = client_id_range if by_range else sorted(client_ids)
+    features = FEATURES_ENABLED if features is None else features
+    plan = _feature_plan(programs, today) if by_range and features else None
     parts, params = [], []
     for position, (rule, program) in enumerate(programs):
-        staged = _rule_insert_cached(rule, program, position, today, by_range)
+        staged = _rule_insert_cached(rule, program, position, today, by_range, plan)
         outer, inner = staged.params
         parts.append(staged.sql)
         # The outer SELECT's placeholders all come before the inner query's (in FROM, last).
@@ -337,6 +571,8 @@ def findings_stage(
             " set_config('plan_cache_mode', 'force_generic_plan', true)"
         )
         seqscan, plan_cache_mode = cursor.fetchone()[:2]
+        if parts and plan is not None:
+            features_stage(cursor, plan, scope)
         if parts and by_range:
             cursor.execute(f"INSERT INTO {STAGING_TABLE} {' UNION ALL '.join(parts)}", params)
         elif parts:

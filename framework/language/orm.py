@@ -12,6 +12,8 @@ the checker, and every value travels as a query parameter.
 
 import operator
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from functools import reduce
 
@@ -174,6 +176,41 @@ _LOOKUPS = {
 }
 
 
+# Aggregates already computed per client elsewhere (framework.staging's feature table on PostgreSQL):
+# node_key(aggregate) -> an expression of the client's value, read instead of a correlated subquery.
+_AGGREGATE_COLUMNS: ContextVar[dict | None] = ContextVar("aggregate_columns", default=None)
+
+
+def node_key(node: t.Node):
+    """A node without its place in the text: the same aggregate written twice is one key."""
+    parts = [type(node).__name__]
+    for name, value in vars(node).items():
+        if name in ("line", "column"):
+            continue
+        if isinstance(value, t.Node):
+            value = node_key(value)
+        elif isinstance(value, tuple):
+            value = tuple(node_key(item) if isinstance(item, t.Node) else item for item in value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        parts.append((name, value))
+    return tuple(parts)
+
+
+@contextmanager
+def aggregate_columns(columns: dict):
+    """Compile with these aggregates (by `node_key`) read from the given expressions.
+
+    For `any(rows)` without a predicate the expression is the count of rows kept by `where`.
+    Only top-level aggregates (not inside another aggregate's rows) should be given.
+    """
+    token = _AGGREGATE_COLUMNS.set(columns)
+    try:
+        yield
+    finally:
+        _AGGREGATE_COLUMNS.reset(token)
+
+
 class OrmCompiler:
     """Compiles typed trees for one query over Client; outer values needed in subqueries become aliases."""
 
@@ -181,6 +218,7 @@ class OrmCompiler:
         self.today = today or timezone.localdate()
         self.schema = schema()
         self.aliases: dict = {}
+        self.aggregate_columns = _AGGREGATE_COLUMNS.get() or {}
 
     # --- public -----------------------------------------------------------------------------------
 
@@ -221,6 +259,9 @@ class OrmCompiler:
                 parts = {"container": self._value(node.container, row), "item": self._value(node.item, row)}
                 return Q(Exact(Template(parts, templates=_TEMPLATES["contains"], output_field=BooleanField()), True))
             case t.Aggregate(name="any", predicate=None):
+                column = self.aggregate_columns.get(node_key(node)) if not row else None
+                if column is not None:
+                    return Q(GreaterThan(column, Value(0)))
                 return Q(Exists(self._rows(node)))
             case t.Aggregate(name="any" | "all"):
                 code = self._aggregate(node)
@@ -322,6 +363,9 @@ class OrmCompiler:
         return rows.order_by()
 
     def _aggregate(self, node: t.Aggregate):
+        column = self.aggregate_columns.get(node_key(node))
+        if column is not None:
+            return column
         rows = self._rows(node)
         if node.name == "count":
             aggregate = Func(template=_AGGREGATES["count"], output_field=_INTEGER)
