@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 
 from clients.models import Client
 from framework.selectors import RuleResult, framework_evaluate, framework_version_active
-from framework.staging import findings_stage, staging_supported, version_programs
+from framework.staging import findings_stage, staging_supported, version_active_fingerprinted, version_programs
 
 from .services import Finding, ReconcileCounts, alerts_reconcile, alerts_reconcile_staged
 
@@ -82,7 +82,13 @@ def framework_run(
     *, client_ids: set[int] | None = None, version=None, today: date | None = None, id_range: tuple | None = None
 ) -> RunSummary:
     """Evaluate the (active) framework for these clients, or the whole book, and reconcile their alerts."""
-    version = version or framework_version_active()
+    fingerprint = None
+    if version is None and client_ids is not None and staging_supported():
+        # The active version and its rules' fingerprint in one query: one changed client's run
+        # then reads no rules (`version_programs` keeps them per fingerprint).
+        version, fingerprint = version_active_fingerprinted()
+    elif version is None:
+        version = framework_version_active()
     summary = RunSummary()
     if version is None:
         return summary
@@ -95,7 +101,11 @@ def framework_run(
         return summary
     if staging_supported():
         return _framework_run_staged(
-            version=version, client_ids=client_ids, today=today or timezone.localdate(), id_range=id_range
+            version=version,
+            client_ids=client_ids,
+            today=today or timezone.localdate(),
+            id_range=id_range,
+            fingerprint=fingerprint,
         )
     ids = sorted(client_ids)
     # A range's clients are read by their id range, not by a list of ten thousand ids (which costs
@@ -121,11 +131,13 @@ def framework_run(
     return summary
 
 
-def _framework_run_staged(*, version, client_ids: set[int], today: date, id_range: tuple | None) -> RunSummary:
+def _framework_run_staged(
+    *, version, client_ids: set[int], today: date, id_range: tuple | None, fingerprint: str | None = None
+) -> RunSummary:
     """`framework_run` in SQL (PostgreSQL): each chunk's findings staged and reconciled by the database,
     with no Python per client or alert (framework.staging, alerts.services.alerts_reconcile_staged)."""
     summary = RunSummary()
-    programs = version_programs(version)
+    programs = version_programs(version, fingerprint=fingerprint)
     rule_keys = {rule.pk: rule.key for rule, _program in programs}
     ids = sorted(client_ids)
     whole_range = id_range is not None and len(ids) <= CHUNK_SIZE

@@ -297,32 +297,33 @@ def alerts_reconcile(
 
 _STAGE_COLUMNS = """client_id bigint, alert_type_id bigint, rule_id bigint, rule_version_id bigint, segment text,
     "values" jsonb, fingerprint text, message text, due_date date, team_id bigint, advisor_id bigint,
-    granulation jsonb, live boolean, suppressed boolean"""
+    granulation jsonb, live boolean, suppressed boolean, PRIMARY KEY (client_id, alert_type_id)"""
 # The distinct places of the new alerts, as the canvas's hook gave them.
 _PLACE_COLUMNS = "alert_type_id bigint, segment text, granulation jsonb, due_date date, priority integer, quadrant text"
 
 
-def staged_table_reset(cursor, name: str, columns: str, *, few: bool = False) -> None:
-    """An empty temporary table (this connection's only), as framework.staging empties its own."""
-    from framework.staging import temporary_table_empty
+def staged_table_reset_sql(name: str, columns: str, *, few: bool = False) -> list[str]:
+    """The statements that empty a temporary table (this connection's only), as framework.staging
+    empties its own."""
+    from framework.staging import temporary_table_empty_sql
 
-    temporary_table_empty(cursor, name, columns, few=few)
+    return temporary_table_empty_sql(name, columns, few=few)
 
 
 _LIVE_SQL = "('open', 'in_progress', 'snoozed')"  # Alert.LIVE_STATUSES, as SQL
 
-
-def _seqscan_off(cursor) -> str:
-    """Sequential scans off for this transaction's next statements; returns the setting to restore."""
-    cursor.execute("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
-    return cursor.fetchone()[0]
-
-
-def _seqscan_restore(cursor, setting: str) -> None:
-    cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [setting])
+# Sequential scans off for this transaction's next statements, and back to what they were (kept in
+# a setting of our own, so putting it back needs no round trip of its own).
+_SEQSCAN_OFF = (
+    "SELECT set_config('steward.alerts_seqscan', current_setting('enable_seqscan'), true),"
+    " set_config('enable_seqscan', 'off', true)"
+)
+_SEQSCAN_RESTORE = "SELECT set_config('enable_seqscan', current_setting('steward.alerts_seqscan'), true)"
 
 
-@transaction.atomic
+# No savepoint of its own (two round trips per client): an error in it aborts the caller's transaction
+# on PostgreSQL anyway, and its caller (alerts.evaluation) lets it end the run.
+@transaction.atomic(savepoint=False)
 def alerts_reconcile_staged(
     *,
     rule_keys: dict[int, str],
@@ -344,7 +345,7 @@ def alerts_reconcile_staged(
     or in `client_ids`.
     """
     from framework.selectors import age_band_sql
-    from framework.staging import STAGING_TABLE
+    from framework.staging import STAGING_TABLE, statements_run
 
     now = now or timezone.now()
     today = today or timezone.localdate()
@@ -357,12 +358,74 @@ def alerts_reconcile_staged(
     alert, event, alert_type = Alert._meta.db_table, AlertEvent._meta.db_table, AlertType._meta.db_table
     client = Client._meta.db_table
 
+    few = client_id_range is None
+    dismissal_since = now - DISMISSAL_PERIOD
+    # Per client and type the first rule's finding, with its granulation and owners, and whether a
+    # live alert exists (kept) or a dismissal of the same finding suppresses a new one: each probe
+    # of the alerts once per finding, here, not again in every statement below (they read cold
+    # index pages of a table of millions: most of a chunk's time once were these probes).
+    # A few clients' owners by their ids: joined as a table, the planner (which knows nothing of the
+    # staging table's size) merged it with the clients' whole primary key up to the client, 40 ms at
+    # a client id of 75,000. OFFSET 0 keeps it an index probe per finding.
+    client_join = (
+        f"CROSS JOIN LATERAL (SELECT c.team_id, c.advisor_id FROM {client} c"  # noqa: S608 - a model's table
+        " WHERE c.id = f.client_id OFFSET 0) c"
+        if few
+        # A chunk's clients by their range as well: a merge join would otherwise walk the clients'
+        # primary key from the first id (at a million clients the last chunks read the whole index).
+        else f"JOIN {client} c ON c.id = f.client_id AND c.id >= %s AND c.id < %s"
+    )
+    stage = (
+        f"""INSERT INTO fw_stage
+        SELECT y.*, NOT y.live AND EXISTS (SELECT 1 FROM {alert} d WHERE d.client_id = y.client_id
+            AND d.alert_type_id = y.alert_type_id AND d.status = 'dismissed' AND d.closed_at >= %s
+            AND d.values_fingerprint = y.fingerprint)
+        FROM (SELECT x.*, EXISTS (SELECT 1 FROM {alert} a WHERE a.client_id = x.client_id
+            AND a.alert_type_id = x.alert_type_id AND a.status IN {_LIVE_SQL}) AS live
+        FROM (SELECT DISTINCT ON (f.client_id, t.id)
+            f.client_id, t.id AS alert_type_id, f.rule_id, f.rule_version_id, f.segment, f."values",
+            f.fingerprint, f.message, f.due_date, c.team_id, c.advisor_id,
+            jsonb_build_object(
+                'age_band', {age_band_sql("f.age")},
+                'household_type', COALESCE(NULLIF(f.household_type, ''), 'unknown'),
+                'days_to_deadline', f.due_date - CAST(%s AS date),
+                'discrepancy_count', count(*) OVER (PARTITION BY f.client_id),
+                'urgency', f.urgency,
+                'branch', f.branch
+            ) AS granulation
+        FROM {STAGING_TABLE} f
+        JOIN {alert_type} t ON t.key = f.alert_type
+        {client_join}
+        ORDER BY f.client_id, t.id, f.position) x OFFSET 0) y""",  # noqa: S608 - table names of models and constants
+        [dismissal_since, today, *([] if few else client_id_range)],
+    )
+    # The alerts are read by index, always: they are millions, a chunk's are thousands. A plan made
+    # while the table looked empty (the first chunk of a night, on each worker) scanned it whole per
+    # finding while other workers filled it (minutes, not 0.3 s); one client's UPDATE below hashed
+    # the whole table (30 ms, not 1). Not while the canvas's hook runs: its queries are its own.
+    staged = [
+        *staged_table_reset_sql("fw_stage", _STAGE_COLUMNS, few=few),
+        _SEQSCAN_OFF,
+        stage,
+        "SELECT rule_id, live, suppressed, count(*) FROM fw_stage GROUP BY 1, 2, 3",
+    ]
+
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT DISTINCT position, alert_type FROM {STAGING_TABLE} ORDER BY position")  # noqa: S608 - module constants
+        # The alert types the findings name (and whether each exists), then their staging, in one
+        # round trip: a type is new only when a rule introduces it, and then the staging is redone.
+        types, *results = statements_run(
+            cursor,
+            [
+                f"""SELECT f.position, f.alert_type, EXISTS (SELECT 1 FROM {alert_type} t WHERE t.key = f.alert_type)
+                FROM (SELECT DISTINCT position, alert_type FROM {STAGING_TABLE}) f ORDER BY f.position""",  # noqa: S608 - module constants
+                *staged,
+            ],
+        )
         named = {}
-        for position, key in cursor.fetchall():
+        for position, key, _exists in types:
             named.setdefault(key, position)
-        if named and AlertType.objects.filter(key__in=named).count() < len(named):
+        if not all(exists for _position, _key, exists in types):
+            statements_run(cursor, [_SEQSCAN_RESTORE])
             # New types get the name of the first rule that raises them.
             names = dict(Rule.objects.filter(pk__in=rule_keys).values_list("key", "name"))
             by_position = list(rule_keys.values())
@@ -372,48 +435,13 @@ def alerts_reconcile_staged(
                     for key, position in named.items()
                 ]
             )
-
-        # Per client and type the first rule's finding, with its granulation and owners, and whether
-        # a live alert exists (kept) or a dismissal of the same finding suppresses a new one: each
-        # probe of the alerts once per finding, here, not again in every statement below (they read
-        # cold index pages of a table of millions: most of a chunk's time once were these probes).
-        dismissal_since = now - DISMISSAL_PERIOD
-        staged_table_reset(cursor, "fw_stage", _STAGE_COLUMNS, few=client_id_range is None)
-        # The alerts are read by index, always: they are millions, a chunk's are thousands. A plan made
-        # while the table looked empty (the first chunk of a night, on each worker) scanned it whole per
-        # finding while other workers filled it (minutes, not 0.3 s); one client's UPDATE below hashed
-        # the whole table (30 ms, not 1). Not while the canvas's hook runs: its queries are its own.
-        seqscan = _seqscan_off(cursor)
-        cursor.execute(
-            f"""INSERT INTO fw_stage
-            SELECT y.*, NOT y.live AND EXISTS (SELECT 1 FROM {alert} d WHERE d.client_id = y.client_id
-                AND d.alert_type_id = y.alert_type_id AND d.status = 'dismissed' AND d.closed_at >= %s
-                AND d.values_fingerprint = y.fingerprint)
-            FROM (SELECT x.*, EXISTS (SELECT 1 FROM {alert} a WHERE a.client_id = x.client_id
-                AND a.alert_type_id = x.alert_type_id AND a.status IN {_LIVE_SQL}) AS live
-            FROM (SELECT DISTINCT ON (f.client_id, t.id)
-                f.client_id, t.id AS alert_type_id, f.rule_id, f.rule_version_id, f.segment, f."values",
-                f.fingerprint, f.message, f.due_date, c.team_id, c.advisor_id,
-                jsonb_build_object(
-                    'age_band', {age_band_sql("f.age")},
-                    'household_type', COALESCE(NULLIF(f.household_type, ''), 'unknown'),
-                    'days_to_deadline', f.due_date - CAST(%s AS date),
-                    'discrepancy_count', count(*) OVER (PARTITION BY f.client_id),
-                    'urgency', f.urgency,
-                    'branch', f.branch
-                ) AS granulation
-            FROM {STAGING_TABLE} f
-            JOIN {alert_type} t ON t.key = f.alert_type
-            JOIN {client} c ON c.id = f.client_id
-            ORDER BY f.client_id, t.id, f.position) x OFFSET 0) y""",  # noqa: S608 - table names of models and constants
-            [dismissal_since, today],
-        )
-        if cursor.rowcount > 1000:  # estimates for the joins below; costs more than it saves when small
+            results = statements_run(cursor, staged)
+        staged_rows = sum(count for *_group, count in results[-1])
+        if staged_rows > 1000:  # estimates for the joins below; costs more than it saves when small
             cursor.execute("ANALYZE fw_stage (client_id, alert_type_id)")
         # What is live now: kept (and changed), or new.
-        cursor.execute("SELECT rule_id, live, suppressed, count(*) FROM fw_stage GROUP BY 1, 2, 3")
         waiting = Counter()
-        for rule_id, live, suppressed, count in cursor.fetchall():
+        for rule_id, live, suppressed, count in results[-1]:
             if live:
                 counts.tally(rule_keys.get(rule_id, ""), "kept", count)
             elif suppressed:
@@ -422,36 +450,86 @@ def alerts_reconcile_staged(
                 waiting[rule_id] += count
 
         # Kept alerts whose values moved on.
-        updated_ids = []
-        if counts.kept:
-            cursor.execute(
-                f"""UPDATE {alert} a SET segment = s.segment, due_date = s.due_date, message = s.message,
-                    "values" = s."values", explanation = '[]', granulation = s.granulation,
-                    values_fingerprint = s.fingerprint, rule_id = s.rule_id, rule_version_id = s.rule_version_id,
-                    updated_at = %s
-                FROM fw_stage s
-                WHERE s.live AND a.client_id = s.client_id AND a.alert_type_id = s.alert_type_id
-                    AND a.status IN {_LIVE_SQL}
-                    AND (a.values_fingerprint <> s.fingerprint OR a.segment <> s.segment
-                         OR a.due_date IS DISTINCT FROM s.due_date OR a."values" <> s."values"
-                         OR a.rule_version_id IS DISTINCT FROM s.rule_version_id)
-                RETURNING a.id""",  # noqa: S608
-                [now],
-            )
-            updated_ids = [row[0] for row in cursor.fetchall()]
-        counts.updated = len(updated_ids)
-        _seqscan_restore(cursor, seqscan)
-
-        # New alerts: placed on the canvas first, once per distinct place.
+        update = (
+            f"""UPDATE {alert} a SET segment = s.segment, due_date = s.due_date, message = s.message,
+                "values" = s."values", explanation = '[]', granulation = s.granulation,
+                values_fingerprint = s.fingerprint, rule_id = s.rule_id, rule_version_id = s.rule_version_id,
+                updated_at = %s
+            FROM fw_stage s
+            WHERE s.live AND a.client_id = s.client_id AND a.alert_type_id = s.alert_type_id
+                AND a.status IN {_LIVE_SQL}
+                AND (a.values_fingerprint <> s.fingerprint OR a.segment <> s.segment
+                     OR a.due_date IS DISTINCT FROM s.due_date OR a."values" <> s."values"
+                     OR a.rule_version_id IS DISTINCT FROM s.rule_version_id)
+            RETURNING a.id""",  # noqa: S608
+            [now],
+        )
+        # New alerts, placed on the canvas (below), and their events.
         new_sql = "FROM fw_stage s WHERE NOT s.live AND NOT s.suppressed"
-        staged_table_reset(cursor, "fw_place", _PLACE_COLUMNS, few=client_id_range is None)
+        insert = (
+            f"""WITH opened AS (
+                INSERT INTO {alert} (alert_type_id, segment, client_id, team_id, rule_id, rule_version_id, message,
+                    "values", explanation, granulation, values_fingerprint, due_date, priority, quadrant, status,
+                    snoozed_until, status_reason, assigned_to_id, opened_at, updated_at, closed_at)
+                SELECT s.alert_type_id, s.segment, s.client_id, s.team_id, s.rule_id, s.rule_version_id, s.message,
+                    s."values", '[]', s.granulation, s.fingerprint, s.due_date, COALESCE(p.priority, 0),
+                    COALESCE(p.quadrant, %s), 'open', NULL, '', s.advisor_id, %s, %s, NULL
+                FROM (SELECT s.* {new_sql}) s
+                LEFT JOIN fw_place p ON p.alert_type_id = s.alert_type_id AND p.segment = s.segment
+                    AND p.granulation = s.granulation
+                    AND COALESCE(p.due_date, 'infinity') = COALESCE(s.due_date, 'infinity')
+                RETURNING id, rule_id
+            ), events AS (
+                INSERT INTO {event} (alert_id, at, by_id, from_status, to_status, reason)
+                SELECT id, %s, NULL, '', 'open', %s FROM opened
+            )
+            SELECT rule_id, count(*) FROM opened GROUP BY rule_id""",  # noqa: S608
+            [Quadrant.UNPLACED, now, now, now, str(_("Raised by the framework."))],
+        )
+        # Live alerts of current clients in scope that no finding asks for: resolved. (With nothing
+        # staged, every live alert of the scope.)
+        reason = str(_("The condition no longer holds."))
+        unasked = (
+            "AND NOT EXISTS (SELECT 1 FROM fw_stage s"
+            " WHERE s.client_id = a.client_id AND s.alert_type_id = a.alert_type_id)"
+            if staged_rows
+            else ""
+        )
+        close = (
+            f"""WITH closing AS (
+                SELECT a.id, a.status, a.rule_id, a.alert_type_id FROM {alert} a
+                WHERE {scope_sql} AND a.status IN {_LIVE_SQL} {current_sql} {unasked}
+                FOR UPDATE OF a
+            ), closed AS (
+                UPDATE {alert} a SET status = 'resolved', status_reason = %s, closed_at = %s, updated_at = %s
+                FROM closing WHERE a.id = closing.id
+            ), events AS (
+                INSERT INTO {event} (alert_id, at, by_id, from_status, to_status, reason)
+                SELECT id, %s, NULL, status, 'resolved', %s FROM closing
+            )
+            SELECT COALESCE(r.key, t.key), count(*) FROM closing
+            JOIN {alert_type} t ON t.id = closing.alert_type_id
+            LEFT JOIN {Rule._meta.db_table} r ON r.id = closing.rule_id
+            GROUP BY 1""",  # noqa: S608
+            [*scope_params, reason, now, now, now, reason],
+        )
+
+        # In as few round trips as may be: the canvas's hook (Python, with queries of its own, under
+        # the usual planner settings) comes between the update and the new alerts when there are any.
+        batch = [update] if counts.kept else []
+        if waiting.total():
+            batch += staged_table_reset_sql("fw_place", _PLACE_COLUMNS, few=few)
         if settings.STEWARD_ALERTS_PLACE_NEW and waiting.total():
-            cursor.execute(f"SELECT DISTINCT s.alert_type_id, s.segment, s.granulation, s.due_date {new_sql}")
+            batch += [
+                _SEQSCAN_RESTORE,
+                f"SELECT DISTINCT s.alert_type_id, s.segment, s.granulation, s.due_date {new_sql}",
+            ]
+            results = statements_run(cursor, batch)
             places = [
                 {"alert_type_id": type_id, "segment": segment,
                  "granulation": json.loads(granulation) if isinstance(granulation, str) else granulation,
                  "due_date": due_date}
-                for type_id, segment, granulation, due_date in cursor.fetchall()
+                for type_id, segment, granulation, due_date in results[-1]
             ]  # fmt: skip
             for hook_path in settings.STEWARD_ALERTS_PLACE_NEW:
                 import_string(hook_path)(rows=places)
@@ -467,56 +545,21 @@ def alerts_reconcile_staged(
             )  # fmt: skip
             if len(places) > 1000:
                 cursor.execute("ANALYZE fw_place")
-        seqscan = _seqscan_off(cursor)
+            updated_ids = [row[0] for row in results[0]] if counts.kept else []
+            batch = [_SEQSCAN_OFF]
+        else:
+            updated_ids = None
         if waiting.total():
-            cursor.execute(
-                f"""WITH opened AS (
-                    INSERT INTO {alert} (alert_type_id, segment, client_id, team_id, rule_id, rule_version_id, message,
-                        "values", explanation, granulation, values_fingerprint, due_date, priority, quadrant, status,
-                        snoozed_until, status_reason, assigned_to_id, opened_at, updated_at, closed_at)
-                    SELECT s.alert_type_id, s.segment, s.client_id, s.team_id, s.rule_id, s.rule_version_id, s.message,
-                        s."values", '[]', s.granulation, s.fingerprint, s.due_date, COALESCE(p.priority, 0),
-                        COALESCE(p.quadrant, %s), 'open', NULL, '', s.advisor_id, %s, %s, NULL
-                    FROM (SELECT s.* {new_sql}) s
-                    LEFT JOIN fw_place p ON p.alert_type_id = s.alert_type_id AND p.segment = s.segment
-                        AND p.granulation = s.granulation
-                        AND COALESCE(p.due_date, 'infinity') = COALESCE(s.due_date, 'infinity')
-                    RETURNING id, rule_id
-                ), events AS (
-                    INSERT INTO {event} (alert_id, at, by_id, from_status, to_status, reason)
-                    SELECT id, %s, NULL, '', 'open', %s FROM opened
-                )
-                SELECT rule_id, count(*) FROM opened GROUP BY rule_id""",  # noqa: S608
-                [Quadrant.UNPLACED, now, now, now, str(_("Raised by the framework."))],
-            )
-            for rule_id, count in cursor.fetchall():
+            batch.append(insert)
+        results = statements_run(cursor, [*batch, close, _SEQSCAN_RESTORE])
+        if updated_ids is None:
+            updated_ids = [row[0] for row in results[0]] if counts.kept else []
+        counts.updated = len(updated_ids)
+        if waiting.total():
+            for rule_id, count in results[-3]:
                 counts.tally(rule_keys.get(rule_id, ""), "opened", count)
-
-        # Live alerts of current clients in scope that no finding asks for: resolved.
-        reason = str(_("The condition no longer holds."))
-        cursor.execute(
-            f"""WITH closing AS (
-                SELECT a.id, a.status, a.rule_id, a.alert_type_id FROM {alert} a
-                WHERE {scope_sql} AND a.status IN {_LIVE_SQL} {current_sql}
-                    AND NOT EXISTS (SELECT 1 FROM fw_stage s WHERE s.client_id = a.client_id
-                        AND s.alert_type_id = a.alert_type_id)
-                FOR UPDATE OF a
-            ), closed AS (
-                UPDATE {alert} a SET status = 'resolved', status_reason = %s, closed_at = %s, updated_at = %s
-                FROM closing WHERE a.id = closing.id
-            ), events AS (
-                INSERT INTO {event} (alert_id, at, by_id, from_status, to_status, reason)
-                SELECT id, %s, NULL, status, 'resolved', %s FROM closing
-            )
-            SELECT COALESCE(r.key, t.key), count(*) FROM closing
-            JOIN {alert_type} t ON t.id = closing.alert_type_id
-            LEFT JOIN {Rule._meta.db_table} r ON r.id = closing.rule_id
-            GROUP BY 1""",  # noqa: S608
-            [*scope_params, reason, now, now, now, reason],
-        )
-        for key, count in cursor.fetchall():
+        for key, count in results[-2]:
             counts.tally(key, "closed", count)
-        _seqscan_restore(cursor, seqscan)
 
     if counts.opened or counts.updated or counts.closed:
         transaction.on_commit(alert_counts_invalidate)

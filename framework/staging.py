@@ -560,34 +560,78 @@ def findings_stage(
         # The outer SELECT's placeholders all come before the inner query's (in FROM, last).
         params += [*outer, *(_swap(list(inner), scope) if by_range else inner)]
     with connection.cursor() as cursor:
+        if parts and not by_range:
+            # A few clients (one a sync changed): planning the fourteen rules' statement costs ten
+            # times more than running it, so it is prepared once per connection, with a generic plan.
+            # Emptying the table, the settings, the rules and the settings put back: one round trip.
+            sql = f"INSERT INTO {STAGING_TABLE} {' UNION ALL '.join(parts)}"
+            name, prepare = _prepared(sql, params)
+            reset = staging_table_reset_sql(few=True)
+            if prepare is not None:  # the first time on this connection: PREPARE needs the table
+                statements_run(cursor, reset)
+                cursor.execute(prepare)
+                _prepared_record(sql, params, name)
+                reset = []
+            statements_run(
+                cursor, [*reset, PLANNER_SETTINGS_SET, (f"EXECUTE {name}(%s)", [scope]), PLANNER_SETTINGS_RESTORE]
+            )
+            return
         staging_table_reset(cursor, few=not by_range)
         # JIT compiling fourteen rules' expressions costs PostgreSQL more than a minute, for a query
         # that runs in seconds without (EXPLAIN ANALYZE: 75 s of "Optimization" and "Emission"). And a
         # chunk reads a sliver of every table: by index. Left to itself the planner hashes a whole
         # table (all policies, all facts) for every chunk, which grows with the book.
-        cursor.execute(
-            "SELECT current_setting('enable_seqscan'), current_setting('plan_cache_mode'),"
-            " set_config('jit', 'off', true), set_config('enable_seqscan', 'off', true),"
-            " set_config('plan_cache_mode', 'force_generic_plan', true)"
-        )
-        seqscan, plan_cache_mode = cursor.fetchone()[:2]
+        cursor.execute(PLANNER_SETTINGS_SET)
         if parts and plan is not None:
             features_stage(cursor, plan, scope)
-        if parts and by_range:
+        if parts:
             cursor.execute(f"INSERT INTO {STAGING_TABLE} {' UNION ALL '.join(parts)}", params)
-        elif parts:
-            # A few clients (one a sync changed): planning the fourteen rules' statement costs ten
-            # times more than running it, so it is prepared once per connection, with a generic plan.
-            name = _prepared(cursor, f"INSERT INTO {STAGING_TABLE} {' UNION ALL '.join(parts)}", params)
-            cursor.execute(f"EXECUTE {name}(%s)", [scope])
-        cursor.execute(
-            "SELECT set_config('enable_seqscan', %s, true), set_config('plan_cache_mode', %s, true)",
-            [seqscan, plan_cache_mode],
-        )
+        cursor.execute(PLANNER_SETTINGS_RESTORE)
 
 
-def _prepared(cursor, sql: str, params: list) -> str:
-    """The name of a prepared statement of `sql` on this connection, taking the client ids as $1.
+# The planner's settings for the rules (see `findings_stage`), each transaction-local and the value
+# before kept in a setting of this module's own (`steward.`), so putting them back needs no round trip.
+PLANNER_SETTINGS_SET = (
+    "SELECT set_config('steward.enable_seqscan', current_setting('enable_seqscan'), true),"
+    " set_config('steward.plan_cache_mode', current_setting('plan_cache_mode'), true),"
+    " set_config('jit', 'off', true), set_config('enable_seqscan', 'off', true),"
+    " set_config('plan_cache_mode', 'force_generic_plan', true)"
+)
+PLANNER_SETTINGS_RESTORE = (
+    "SELECT set_config('enable_seqscan', current_setting('steward.enable_seqscan'), true),"
+    " set_config('plan_cache_mode', current_setting('steward.plan_cache_mode'), true)"
+)
+
+
+def statements_run(cursor, statements: list) -> list:
+    """Several statements (each SQL text, or SQL and its parameters) in one round trip to PostgreSQL.
+
+    Returns each statement's rows, or its row count where it returns no rows. The parameters are
+    bound here, on the client, as Django binds them; the texts then go as one simple query, which
+    runs the statements in order within the current transaction (and fails as a whole).
+    """
+    import psycopg
+
+    if not statements:
+        return []
+    client = psycopg.ClientCursor(connection.connection)
+    texts = []
+    for statement in statements:
+        sql, params = (statement, None) if isinstance(statement, str) else statement
+        texts.append(client.mogrify(sql, params) if params else sql)
+    cursor.execute(";\n".join(texts))
+    raw = cursor.cursor
+    results = []
+    while True:
+        results.append(raw.fetchall() if raw.description is not None else raw.rowcount)
+        if not raw.nextset():
+            break
+    return results
+
+
+def _prepared(sql: str, params: list) -> tuple[str, str | None]:
+    """The name of a prepared statement of `sql` on this connection, taking the client ids as $1,
+    and the PREPARE to run first when it is not prepared yet (then `_prepared_record` it).
 
     Django binds parameters on the client, so the values are written into the text first (the
     ids' marker becomes $1). Prepared statements outlive transactions, rolled back or not; they
@@ -603,20 +647,23 @@ def _prepared(cursor, sql: str, params: list) -> str:
         names = raw._steward_prepared = {}
     # The rules' parameters and texts are values, not SQL: the same SQL with other values (a rule
     # edited in place, a language) is another statement.
-    key = (sql, repr(params))
-    name = names.get(key)
-    if name is None:
-        client = psycopg.ClientCursor(raw)
-        text = client.mogrify(sql, params)
-        marker = client.mogrify("%s", [_IDS])
-        if text.count(marker) < 1:
-            raise Unsupported("no ids in the rules' statement")
-        text = text.replace(marker, "$1")
-        name = "fw_rules_" + hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:20]
-        # No parameters: the text goes to PostgreSQL as it is (a % of the rules' own text stays one %).
-        cursor.execute(f"PREPARE {name}(bigint[]) AS {text}")
-        names[key] = name
-    return name
+    name = names.get((sql, repr(params)))
+    if name is not None:
+        return name, None
+    client = psycopg.ClientCursor(raw)
+    text = client.mogrify(sql, params)
+    marker = client.mogrify("%s", [_IDS])
+    if text.count(marker) < 1:
+        raise Unsupported("no ids in the rules' statement")
+    text = text.replace(marker, "$1")
+    name = "fw_rules_" + hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:20]
+    # Run without parameters: the text goes to PostgreSQL as it is (a % of the rules' own text stays one %).
+    return name, f"PREPARE {name}(bigint[]) AS {text}"
+
+
+def _prepared_record(sql: str, params: list, name: str) -> None:
+    """`name` is prepared on this connection (recorded only once its PREPARE ran)."""
+    connection.connection._steward_prepared[(sql, repr(params))] = name
 
 
 def staging_table_reset(cursor, *, few: bool = False) -> None:
@@ -624,38 +671,129 @@ def staging_table_reset(cursor, *, few: bool = False) -> None:
     temporary_table_empty(cursor, STAGING_TABLE, STAGING_COLUMNS, few=few)
 
 
-def temporary_table_empty(cursor, name: str, columns: str, *, few: bool) -> None:
-    """Create (once per connection) or empty a temporary table of this module or of the alerts step.
+def staging_table_reset_sql(*, few: bool = False) -> list[str]:
+    """`staging_table_reset` as statements, to run with others (`statements_run`)."""
+    return temporary_table_empty_sql(STAGING_TABLE, STAGING_COLUMNS, few=few)
 
-    TRUNCATE for a chunk's thousands of rows. DELETE for a few clients' rows, because TRUNCATE gives
-    the table a new file, which invalidates the prepared statement's plan; but DELETE leaves dead
-    rows that no autovacuum removes from a temporary table, and a table that held a chunk keeps its
-    size: so after a chunk, and every hundred DELETEs, TRUNCATE again.
+
+def temporary_table_empty(cursor, name: str, columns: str, *, few: bool) -> None:
+    """Create (once per connection) or empty a temporary table of this module or of the alerts step."""
+    statements_run(cursor, temporary_table_empty_sql(name, columns, few=few))
+
+
+def temporary_table_empty_sql(name: str, columns: str, *, few: bool) -> list[str]:
+    """The statements that create (once per connection) or empty a temporary table, to run next.
+
+    CREATE ... IF NOT EXISTS every time: a table created in a transaction that was rolled back is
+    gone, whatever this connection remembers. TRUNCATE for a chunk's thousands of rows. DELETE for
+    a few clients' rows, because TRUNCATE gives the table a new file, which invalidates the prepared
+    statement's plan; but DELETE leaves dead rows that no autovacuum removes from a temporary table,
+    and a table that held a chunk keeps its size: so after a chunk, and every hundred DELETEs,
+    TRUNCATE again.
     """
     raw = connection.connection
     uses = getattr(raw, "_steward_staging_uses", None)
     if uses is None:
         uses = raw._steward_staging_uses = {}
-    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns})")
+    statements = [f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns})"]
     deletes = uses.get(name, 100)
     if few and deletes < 100:
-        cursor.execute(f"DELETE FROM {name}")  # noqa: S608 - names of this module and alerts.services
+        statements.append(f"DELETE FROM {name}")  # noqa: S608 - names of this module and alerts.services
         uses[name] = deletes + 1
     else:
-        cursor.execute(f"TRUNCATE {name}")
+        statements.append(f"TRUNCATE {name}")
         uses[name] = 100 if not few else 0
+    return statements
 
 
 _PROGRAMS: dict = {}  # (rule pk, definition) -> RuleProgram, or the error that kept it from compiling
+_VERSION_PROGRAMS: dict = {}  # (version pk, rules fingerprint) -> [(rule, program or error)]
 
 
-def version_programs(version: FrameworkVersion) -> list[tuple[Rule, RuleProgram]]:
+def rules_fingerprint_sql(version_id_sql: str) -> str:
+    """SQL of an md5 of every row of a version's rules and their parts (PostgreSQL): whatever is
+    edited, added or deleted of them, in admin, in code or in SQL, gives another fingerprint.
+    `version_id_sql` is the version's id as SQL (a column of the outer query, or an integer)."""
+    from .models import ConditionNode, DecisionInput, DecisionRow, ReportedValue
+
+    rule = connection.ops.quote_name(Rule._meta.db_table)
+    rows = f"FROM {rule} r WHERE r.version_id = {version_id_sql}"
+    selects = [f"(SELECT string_agg(CAST(r AS text), ',' ORDER BY r.id) {rows})"]
+    for model in (ReportedValue, ConditionNode, DecisionInput, DecisionRow):
+        part = connection.ops.quote_name(model._meta.db_table)
+        selects.append(
+            f"(SELECT string_agg(CAST(p AS text), ',' ORDER BY p.id) FROM {part} p"  # noqa: S608 - names of models
+            f" JOIN {rule} r ON r.id = p.rule_id WHERE r.version_id = {version_id_sql})"
+        )
+    return f"md5(concat_ws('|', {', '.join(selects)}))"
+
+
+def rules_fingerprint(version: FrameworkVersion) -> str | None:
+    """The fingerprint of the version's rules now (PostgreSQL; None elsewhere)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {rules_fingerprint_sql('%s')}", [version.pk] * 5)
+        return cursor.fetchone()[0]
+
+
+def version_active_fingerprinted() -> tuple[FrameworkVersion | None, str | None]:
+    """The active version (`selectors.framework_version_active`) and its rules' fingerprint, in one query."""
+    from django.db.models.expressions import RawSQL
+
+    if connection.vendor != "postgresql":
+        from .selectors import framework_version_active
+
+        return framework_version_active(), None
+    version_id = f"{connection.ops.quote_name(FrameworkVersion._meta.db_table)}.{connection.ops.quote_name('id')}"
+    version = (
+        FrameworkVersion.objects.filter(status=FrameworkVersion.Status.ACTIVE)
+        .annotate(fw_rules_fingerprint=RawSQL(rules_fingerprint_sql(version_id), []))  # noqa: S611 - SQL of this module
+        .first()
+    )
+    if version is None:
+        return None, None
+    fingerprint = version.fw_rules_fingerprint
+    del version.fw_rules_fingerprint
+    return version, fingerprint
+
+
+def version_programs(version: FrameworkVersion, *, fingerprint: str | None = None) -> list[tuple[Rule, RuleProgram]]:
     """The version's enabled rules as programs, each compiled once per definition (parsing and
-    checking fourteen rules costs more than evaluating them for one client)."""
-    from .rules import RuleDefinitionError, rule_program
-    from .selectors import framework_rules, logger
+    checking fourteen rules costs more than evaluating them for one client).
 
+    On PostgreSQL the whole list is kept per version and fingerprint of its rules
+    (`rules_fingerprint`, or `fingerprint` when the caller just read it in the same transaction):
+    one query, not six, per evaluation of one client, and a rule changed in any way, by anyone, in
+    any process, is read again. `fingerprint` must be of the rules as this transaction sees them.
+    """
+    from .rules import RuleDefinitionError
+    from .selectors import logger
+
+    if fingerprint is None:
+        fingerprint = rules_fingerprint(version)
+    compiled = _VERSION_PROGRAMS.get((version.pk, fingerprint)) if fingerprint is not None else None
+    if compiled is None:
+        compiled = _rules_compiled(version)
+        if fingerprint is not None:
+            if len(_VERSION_PROGRAMS) > 16:  # retired versions, rules edited in tests
+                _VERSION_PROGRAMS.clear()
+            _VERSION_PROGRAMS[(version.pk, fingerprint)] = compiled
     programs = []
+    for rule, program in compiled:
+        if isinstance(program, RuleDefinitionError):
+            # Fails closed, as selectors._programs: a rule that does not compile raises no alerts.
+            logger.warning("framework rule %s (version %s) skipped: %s", rule.key, rule.version_id, program)
+            continue
+        programs.append((rule, program))
+    return programs
+
+
+def _rules_compiled(version: FrameworkVersion) -> list:
+    from .rules import RuleDefinitionError, rule_program
+    from .selectors import framework_rules
+
+    compiled = []
     for rule in framework_rules(version=version):
         key = _rule_key(rule)
         program = _PROGRAMS.get(key)
@@ -667,9 +805,5 @@ def version_programs(version: FrameworkVersion) -> list[tuple[Rule, RuleProgram]
             except RuleDefinitionError as error:
                 program = error
             _PROGRAMS[key] = program
-        if isinstance(program, RuleDefinitionError):
-            # Fails closed, as selectors._programs: a rule that does not compile raises no alerts.
-            logger.warning("framework rule %s (version %s) skipped: %s", rule.key, rule.version_id, program)
-            continue
-        programs.append((rule, program))
-    return programs
+        compiled.append((rule, program))
+    return compiled

@@ -183,3 +183,92 @@ def test_the_day_of_the_run_is_part_of_the_compiled_rules(book, monkeypatch):
     )
     assert python_counts.opened + python_counts.updated + python_counts.closed > 0  # the day matters
     assert sql_alerts == python_alerts and sql_events == python_events
+
+
+def test_a_rule_edited_in_place_is_read_again_by_the_next_one_client_run(book, monkeypatch):
+    """The rules are kept between runs per fingerprint of their rows: an edit that sends no signal
+    (a queryset update) is seen by the very next run, as the Python path sees it."""
+    from django.db.models import Value
+    from django.db.models.functions import Concat
+
+    from framework.models import Rule
+
+    framework_run()
+    client = Client.objects.filter(mortgages__isnull=False).order_by("pk").first()
+    framework_run(client_ids={client.pk})  # the rules as they were, kept
+    LoanPart.objects.filter(mortgage__client=client).update(
+        fixed_rate_end_date=timezone.localdate() + timedelta(days=10)
+    )
+    Rule.objects.update(message_template=Concat(Value("Edited: "), "message_template"))
+    (python_alerts, python_events, _), (sql_alerts, sql_events, _) = both_ways(
+        monkeypatch, lambda: framework_run(client_ids={client.pk})
+    )
+    assert sql_alerts == python_alerts and sql_events == python_events
+    messages = [row["message"] for row in sql_alerts.values() if row["client_id"] == client.pk]
+    assert any(message.startswith("Edited: ") for message in messages)  # the alert the change rewrote
+
+
+def test_the_rules_fingerprint_changes_with_every_edit_of_a_rule_or_its_parts():
+    from framework.models import ReportedValue
+    from framework.selectors import framework_version_active
+    from framework.staging import rules_fingerprint
+
+    version = framework_version_active()  # the default framework (a migration's)
+    seen = {rules_fingerprint(version)}
+    assert rules_fingerprint(version) in seen  # nothing changed, the same
+    value = ReportedValue.objects.filter(rule__version=version).order_by("pk").first()
+    for expression in (f"{value.expression} ", f"{value.expression}  "):  # twice in one transaction
+        ReportedValue.objects.filter(pk=value.pk).update(expression=expression)
+        fingerprint = rules_fingerprint(version)
+        assert fingerprint not in seen
+        seen.add(fingerprint)
+    value.rule.decision_rows.create(cells=[], note="new")
+    assert rules_fingerprint(version) not in seen
+
+
+def test_a_client_with_nothing_found_has_its_live_alerts_resolved(book, monkeypatch):
+    """Nothing staged for the client (here: every rule disabled): its live alerts still close."""
+    from framework.models import Rule
+
+    framework_run()
+    client = Alert.objects.filter(status="open").order_by("pk").first().client
+    Rule.objects.update(enabled=False)
+    (python_alerts, python_events, python_counts), (sql_alerts, sql_events, sql_counts) = both_ways(
+        monkeypatch, lambda: framework_run(client_ids={client.pk})
+    )
+    assert sql_alerts == python_alerts and sql_events == python_events
+    assert sql_counts.closed == python_counts.closed > 0
+    assert not any(row["client_id"] == client.pk and row["status"] == "open" for row in sql_alerts.values())
+
+
+def test_one_client_runs_after_a_rolled_back_run_on_the_same_connection(book, monkeypatch):
+    """Temporary tables created in a transaction that was rolled back are gone; the next run makes them
+    again (its prepared statement outlived the rollback)."""
+    framework_run()
+    client = Client.objects.filter(mortgages__isnull=False).order_by("pk").first()
+    LoanPart.objects.filter(mortgage__client=client).update(
+        fixed_rate_end_date=timezone.localdate() + timedelta(days=10)
+    )
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                framework_run(client_ids={client.pk})
+                raise Undo
+        except Undo:
+            pass
+    (python_alerts, python_events, _), (sql_alerts, sql_events, _) = both_ways(
+        monkeypatch, lambda: framework_run(client_ids={client.pk})
+    )
+    assert sql_alerts == python_alerts and sql_events == python_events
+
+
+def test_a_second_one_client_run_reads_no_rules_when_none_changed(book):
+    from django.test.utils import CaptureQueriesContext
+
+    framework_run()
+    client = Client.objects.order_by("pk").first()
+    framework_run(client_ids={client.pk})
+    with CaptureQueriesContext(connection) as queries:
+        framework_run(client_ids={client.pk})
+    rules_read = [query for query in queries.captured_queries if '"framework_rule"."id"' in query["sql"]]
+    assert not rules_read  # only their fingerprint
