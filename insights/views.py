@@ -28,8 +28,13 @@ from .tasks import refresh_insights
 PERCENT_METRICS = {"response_rate"}
 
 
+# What the page shows when a filter is not given; the form is bound with them, so its selects show
+# the period and breakdown the figures are for (an unbound select shows its first option instead).
+FILTER_DEFAULTS = {"weeks": str(DEFAULT_WEEKS), "dimension": "channel", "metric": "response_rate"}
+
+
 def _filters(request) -> tuple[InsightFilterForm, InsightFilters]:
-    form = InsightFilterForm(request.GET or None, user=request.user)
+    form = InsightFilterForm({**FILTER_DEFAULTS, **request.GET.dict()}, user=request.user)
     data = form.cleaned_data if form.is_valid() else {}
     team = data.get("team")
     filters = InsightFilters.last_weeks(

@@ -87,6 +87,20 @@ def test_the_page_draws_the_filters_choice_and_marks_changes(client, history, ba
     assert "<script>" not in page.content.decode().replace("<script src=", "")  # no inline script (CSP)
 
 
+def test_the_filters_show_the_period_and_breakdown_the_figures_are_for(client, history, back_office):
+    client.force_login(back_office)
+    for query in ({}, {"team": history.alerts["z1"].team_id}):  # no filter given, and only another one
+        form = client.get(reverse("insights:index"), query).context["form"]
+        assert (form["weeks"].value(), form["dimension"].value(), form["metric"].value()) == (
+            "26",
+            "channel",
+            "response_rate",
+        )
+        assert '<option value="26" selected>' in form["weeks"].as_widget()
+    chosen = client.get(reverse("insights:index"), {"weeks": 4, "dimension": "quadrant"}).context["form"]
+    assert (chosen["weeks"].value(), chosen["dimension"].value()) == ("4", "quadrant")
+
+
 def test_retention_lists_valuable_clients_at_risk_of_the_advisors_team_only(client, advisor, advisor_other_team):
     last_year = date.today().year - 1
     rich = ClientFactory(team=advisor.team, advisor=advisor, household=None, first_name="Rijk")
