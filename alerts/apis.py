@@ -23,6 +23,7 @@ from accounts.selectors import user_sees_all_teams
 from config.api_errors import error_responses
 
 from . import services
+from .forms import scope_default
 from .models import Alert, AlertEvent
 from .selectors import alert_get_for_user, alert_queue, alert_queue_page, alerts_visible_to
 from .serializers import (
@@ -105,10 +106,6 @@ class AlertQueuePagination(BasePagination):
 # --- Helpers: the same choices the dashboard makes ------------------------------------------------
 
 
-def _default_scope(user) -> str:
-    return "all" if user_sees_all_teams(user) else ("team" if user.is_team_lead else "mine")
-
-
 def _assignees(user) -> QuerySet:
     """The advisors this user may hand alerts to: their own team's, or anyone's for back office."""
     advisors = get_user_model().objects.filter(groups__name=ADVISOR, is_active=True)
@@ -156,7 +153,7 @@ class AlertListApi(APIView):
     def get(self, request):
         filters = AlertFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        alerts = alert_queue(user=request.user, filters=filters.to_filters(default_scope=_default_scope(request.user)))
+        alerts = alert_queue(user=request.user, filters=filters.to_filters(default_scope=scope_default(request.user)))
         if client_id := filters.validated_data.get("client"):
             alerts = alerts.filter(client_id=client_id)  # AlertFilters has no client yet; still within the visible set
         paginator = self.pagination_class()

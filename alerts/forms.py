@@ -16,6 +16,13 @@ DUE_CHOICES = [
 ]
 
 
+def scope_default(user) -> str:
+    """Whose alerts the dashboard shows when no one chose: everyone's, the team's for its lead, or one's own."""
+    if user_sees_all_teams(user):
+        return "all"
+    return "team" if user.is_team_lead else "mine"
+
+
 class AlertFilterForm(forms.Form):
     scope = forms.ChoiceField(label=_("Whose"), choices=[("mine", _("Mine")), ("team", _("My team"))], required=False)
     alert_type = forms.ChoiceField(label=_("Alert type"), required=False)
@@ -42,6 +49,7 @@ class AlertFilterForm(forms.Form):
             self.fields["scope"].choices = [("all", _("Every team")), ("mine", _("Mine"))]
         else:
             del self.fields["team"]
+        self.fields["scope"].initial = scope_default(user)  # so an unbound select shows the scope the page has
 
 
 class IdListField(forms.TypedMultipleChoiceField):

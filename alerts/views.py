@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from accounts.selectors import user_sees_all_teams
 
 from . import services
-from .forms import AlertFilterForm, BulkActionForm
+from .forms import AlertFilterForm, BulkActionForm, scope_default
 from .models import Alert
 from .selectors import (
     BY_DUE_DATE,
@@ -29,7 +29,7 @@ SEEN_KEY = "alerts_seen_at"
 
 
 def _filters(form: AlertFilterForm, user) -> AlertFilters:
-    default_scope = "all" if user_sees_all_teams(user) else ("team" if user.is_team_lead else "mine")
+    default_scope = scope_default(user)
     if not form.is_valid():
         return AlertFilters(scope=default_scope)
     data = form.cleaned_data

@@ -182,3 +182,14 @@ def test_cached_quadrant_counts_follow_an_action_at_once(
     assert re.search(r'data-testid="count-urgent_sensitive">0<', html)
     assert re.search(r'data-testid="count-later_routine">1<', html)
     cache.clear()
+
+
+def test_a_team_leads_filters_show_the_team_scope_the_page_opens_with(client, team):
+    from accounts.services import user_create
+
+    lead = user_create(username="lotte", password="x-unused-9f2c", role="Advisor", team=team, is_team_lead=True)
+    client.force_login(lead)
+    page = client.get(reverse("alerts:dashboard"))
+    assert page.context["filters"].scope == "team"
+    assert page.context["form"]["scope"].value() == "team"
+    assert re.search(r'<option value="team"\s+selected>', page.content.decode())
