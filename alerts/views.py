@@ -67,6 +67,8 @@ def dashboard_view(request):
         ),
         "bulk_form": BulkActionForm(assignees=_assignees(request.user)),
         "query": _query_without(request, "after"),
+        # Translated once, filled per row (`fill`): a blocktranslate per row was a tenth of the page.
+        "tick_label": _("Tick the alert of %(client)s"),
     }
     request.session[SEEN_KEY] = timezone.now().isoformat()
     template = (

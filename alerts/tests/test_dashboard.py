@@ -6,6 +6,7 @@ from datetime import date, timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from alerts.models import Alert, AlertType, Quadrant
 from clients.tests.factories import ClientFactory
@@ -193,3 +194,24 @@ def test_a_team_leads_filters_show_the_team_scope_the_page_opens_with(client, te
     assert page.context["filters"].scope == "team"
     assert page.context["form"]["scope"].value() == "team"
     assert re.search(r'<option value="team"\s+selected>', page.content.decode())
+
+
+def test_a_row_links_labels_and_shortens_as_the_built_in_tags_would(client, advisor, book):
+    from django.utils.text import Truncator
+    from django.utils.translation import override
+
+    alert = book["urgent"]
+    alert.message = "Rentevaste periode eindigt & de klant <moet> kiezen: " * 5
+    alert.save(update_fields=["message"])
+    client.force_login(advisor)
+    html = client.get(reverse("alerts:dashboard")).content.decode()
+    row = html[html.index(f'<tr data-alert="{alert.pk}"') :].split("</tr>")[0]
+    assert f'href="{reverse("clients:detail", args=[alert.client_id])}"' in row
+    assert f'href="{reverse("alerts:detail", args=[alert.pk])}"' in row
+    shortened = Truncator(alert.message).chars(140)
+    assert escape(shortened) in row and len(shortened) == 140
+    assert 'aria-label="Tick the alert of Anna ' in row
+    with override("nl"):
+        client.cookies["django_language"] = "nl"
+        dutch = client.get(reverse("alerts:dashboard"), headers={"Accept-Language": "nl"}).content.decode()
+    assert 'aria-label="Vink het signaal van Anna ' in dutch
