@@ -1,5 +1,8 @@
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render, resolve_url
+from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -9,6 +12,12 @@ from .forms import SecondFactorForm
 from .navigation import areas_for
 from .roles import ADVISOR
 from .selectors import user_role
+
+
+@login_not_required
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages without a `<link rel="icon">` (Django admin's): no 404 then."""
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
 
 
 def home(request):

@@ -279,6 +279,7 @@ POLICY: dict[str, list[Probe]] = {
     # Advisors land on their work queue; the other roles on the page of their areas.
     "home": [Probe(url("home"), by_role(advisors=ELSEWHERE, back_office=200, admin=200))],
     "healthz": [Probe(url("healthz"), everyone(200))],
+    "favicon": [Probe(url("favicon"), everyone(ELSEWHERE))],  # to the static icon, with or without a login
     "login": [Probe(url("login"), {"anonymous": 200, **dict.fromkeys(STAFF, ELSEWHERE)})],
     # Logging out is a POST (a GET, e.g. a prefetch, must not log anyone out).
     "logout": [Probe(url("logout"), logged_in(405))],

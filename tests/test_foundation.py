@@ -143,3 +143,11 @@ def test_setup_demo_is_idempotent_and_creates_the_demo_logins(tmp_path):
     for username in ("advisor", "advisor2", "backoffice", "admin"):
         assert username in second.stdout
     assert "steward-demo" in second.stdout
+
+
+def test_the_browser_finds_the_icon_on_every_page_and_without_a_login(client, advisor):
+    client.force_login(advisor)
+    assert 'rel="icon" href="/static/img/favicon.svg"' in client.get(reverse("alerts:dashboard")).content.decode()
+    client.logout()
+    response = client.get(reverse("favicon"))
+    assert response.status_code == 301 and response.url == "/static/img/favicon.svg"
