@@ -489,7 +489,15 @@ def features_stage(cursor, plan: FeaturePlan, scope) -> None:
     """The chunk's aggregates, one row per current client of the chunk."""
     columns = ", ".join(f"{name} {sql_type}" for name, sql_type in plan.columns.values())
     temporary_table_empty(cursor, plan.table, f"client_id bigint PRIMARY KEY, {columns}", few=False)
+    # Each collection's GROUP BY is joined to the chunk's clients by hash, once. On tables without
+    # statistics yet (a firm's first night, a test database) the planner, told to avoid sequential
+    # scans, ran a collection's GROUP BY again for every client in a nested loop: 32 s for 1,500 clients.
+    cursor.execute(
+        "SELECT set_config('steward.enable_nestloop', current_setting('enable_nestloop'), true),"
+        " set_config('enable_nestloop', 'off', true)"
+    )
     cursor.execute(plan.sql, _swap(list(plan.params), scope))
+    cursor.execute("SELECT set_config('enable_nestloop', current_setting('steward.enable_nestloop'), true)")
     cursor.execute(f"ANALYZE {plan.table}")
 
 

@@ -121,14 +121,17 @@ def test_a_second_sql_run_with_nothing_changed_writes_nothing(book):
 def test_the_planner_settings_of_a_run_are_put_back_for_the_rest_of_the_transaction(book):
     def settings_now():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('plan_cache_mode')")
+            cursor.execute(
+                "SELECT current_setting('enable_seqscan'), current_setting('plan_cache_mode'),"
+                " current_setting('enable_nestloop')"
+            )
             return cursor.fetchone()
 
     with transaction.atomic():
         before = settings_now()
         framework_run()
         framework_run(client_ids={Client.objects.order_by("pk").first().pk})
-        assert settings_now() == before == ("on", "auto")
+        assert settings_now() == before == ("on", "auto", "on")
 
 
 def test_one_client_by_id_in_sql_is_the_python_result(book, monkeypatch):
