@@ -110,6 +110,8 @@ def results_markdown(results: list[Result], *, machine: dict, command: str) -> s
         if result.extra:
             also = "; ".join(f"{key.replace('_', ' ')} {_extra(value)}" for key, value in result.extra.items())
             details.append(f"Also: {also}.")
+        if result.wall_seconds is not None:
+            details.append(f"The scenario took {result.wall_seconds:,.0f} s in all (setup, runs, baseline).")
         lines.append(f"- `{result.name}`: " + " ".join(details))
     lines += [
         "",
@@ -118,6 +120,11 @@ def results_markdown(results: list[Result], *, machine: dict, command: str) -> s
         f"{machine.get('os')}. Load average at the end: {machine.get('load_average_at_end')} "
         "(other work shared the machine; the medians absorb some of that noise, not all of it).",
         "",
+        *(
+            [f"The whole run took {machine['bench_seconds'] / 60:.1f} minutes (migrations and the book included).", ""]
+            if machine.get("bench_seconds") is not None
+            else []
+        ),
         f"Reproduce: `{command}` (raw figures in `benchmarks/results.json`).",
         END,
     ]

@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,8 @@ class Result:
     rss_before_mb: float | None = None
     extra: dict = field(default_factory=dict)
     cap_note: str = ""
+    # How long the whole scenario took (setup, runs, baseline, teardown): what it adds to `make bench`.
+    wall_seconds: float | None = None
 
     def line(self) -> str:
         """One line for the terminal."""
@@ -50,12 +53,15 @@ class Result:
             text += f"; peak RSS {self.peak_rss_mb:,.0f} MiB"
         for key, value in self.extra.items():
             text += f"; {key} {value:,}" if isinstance(value, int | float) else f"; {key} {value}"
+        if self.wall_seconds is not None:
+            text += f" [{self.wall_seconds:,.0f} s in all]"
         return text
 
 
 def run_scenario(scenario: Scenario, context: Context) -> Result:
     """Set up, run `context.runs` times, measure the baseline, tear down; all in this process."""
     context.log(f"{scenario.name}: {scenario.description}")
+    started = time.perf_counter()
     state = scenario.setup(context) if scenario.setup else None
     try:
         rss_before = rss_mb()
@@ -85,6 +91,7 @@ def run_scenario(scenario: Scenario, context: Context) -> Result:
         rss_before_mb=rss_before,
         extra=median.extra,
         cap_note=scenario.cap_note if median.count < context.size else "",
+        wall_seconds=round(time.perf_counter() - started, 1),
     )
     if baseline is not None:
         result.baseline_seconds = round(baseline.seconds, 2)

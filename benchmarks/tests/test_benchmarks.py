@@ -40,6 +40,7 @@ def test_every_scenario_produces_its_figures_and_leaves_nothing_behind(no_hand_o
     for result in results.values():
         assert result.count > 0 and result.seconds > 0 and result.throughput > 0
         assert result.peak_rss_mb > 0 and len(result.runs_seconds) == 1
+        assert result.wall_seconds >= sum(result.runs_seconds) - 0.1  # setup and baseline included
     assert results["ingestion"].count == TINY
     assert results["ingestion"].extra["new_records"] == TINY
     for name in ("ingestion", "bulk_load_staging"):
@@ -111,6 +112,16 @@ def test_the_report_replaces_only_its_generated_part(tmp_path):
     row = "| `ingestion` | 100,000 | 20,000 records | 4.10 (4.10, 4.00, 4.30) | 4,878 records/s | 300.0 | 73.2"
     assert row + "\N{MULTIPLICATION SIGN} | 180 |" in text
     assert "Reproduce: `make bench SIZE=1000`" in text and "AMD EPYC, 2 cores" in text
+
+
+def test_the_report_says_how_long_each_scenario_and_the_whole_run_took(tmp_path):
+    path = tmp_path / "benchmarks.md"
+    machine = {"cpu": "AMD EPYC", "bench_seconds": 570}
+    report_markdown_write([result(wall_seconds=61.4)], path, machine=machine, command="make bench SIZE=100000")
+    text = path.read_text()
+    assert "The scenario took 61 s in all (setup, runs, baseline)." in text
+    assert "The whole run took 9.5 minutes (migrations and the book included)." in text
+    assert "[61 s in all]" in result(wall_seconds=61.4).line()
 
 
 def test_a_new_report_is_created_with_just_the_generated_part(tmp_path):

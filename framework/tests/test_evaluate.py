@@ -14,7 +14,7 @@ from clients.tests import factories as f
 from framework import services
 from framework.models import DecisionInput, DecisionRow, FrameworkVersion, ReportedValue, Rule
 from framework.rules import RuleDefinitionError, message_render, rule_program
-from framework.selectors import age_band, framework_evaluate, rule_explain
+from framework.selectors import age_band, client_snapshot, client_snapshots, framework_evaluate, rule_explain
 
 from .conftest import days_from_today, facts_for
 
@@ -128,6 +128,26 @@ def test_a_collect_table_raises_one_result_per_matching_row(admin):
     rule.hit_policy = Rule.HitPolicy.FIRST
     services.rule_save(rule=rule, user=admin)
     assert [r.granule for r in framework_evaluate(version=version, client_ids=[client.pk])] == ["over_50"]
+
+
+def test_many_client_files_read_at_once_are_each_what_reading_one_gives():
+    full = f.full_client_file(products=2)
+    partner = f.ClientFactory(household=full.household)  # shares the household's members
+    facts_for(partner, age=44)
+    bare = f.ClientFactory(household=None)
+    ended = f.full_client_file()
+    ended.policies.update(deleted_at=timezone.now())  # deleted rows are left out both ways
+    ids = [full.pk, partner.pk, bare.pk, ended.pk]
+
+    with CaptureQueriesContext(connection) as reading:
+        snapshots = client_snapshots(ids)
+
+    assert snapshots == {client_id: client_snapshot(client_id) for client_id in ids}
+    assert snapshots[full.pk]["loan_parts"] and snapshots[full.pk]["family_members"]
+    assert snapshots[partner.pk]["family_members"] == snapshots[full.pk]["family_members"]
+    assert snapshots[bare.pk]["family_members"] == [] and snapshots[bare.pk]["facts"] is None
+    assert snapshots[ended.pk]["policies"] == [] and snapshots[ended.pk]["loan_parts"]
+    assert len(reading.captured_queries) < 25  # a query per kind of row, whatever the number of clients
 
 
 def test_an_explanation_gives_every_value_used_with_its_source_and_age(default_framework):
