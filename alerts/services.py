@@ -351,8 +351,14 @@ def alerts_reconcile_staged(
     today = today or timezone.localdate()
     counts = ReconcileCounts()
     if client_id_range is not None:  # the current clients of the range
-        scope_sql, scope_params = "a.client_id >= %s AND a.client_id < %s", list(client_id_range)
-        current_sql = "AND EXISTS (SELECT 1 FROM clients_client c WHERE c.id = a.client_id AND c.deleted_at IS NULL)"
+        # The clients by the range too: without it the planner merged the chunk's alerts with the
+        # clients' whole primary key from the first id on (a chunk late in the book read all of it).
+        scope_sql = "a.client_id >= %s AND a.client_id < %s"
+        scope_params = [*client_id_range, *client_id_range]
+        current_sql = (
+            "AND EXISTS (SELECT 1 FROM clients_client c WHERE c.id = a.client_id AND c.deleted_at IS NULL"
+            " AND c.id >= %s AND c.id < %s)"
+        )
     else:  # these clients, as named
         scope_sql, scope_params, current_sql = "a.client_id = ANY(%s)", [sorted(client_ids)], ""
     alert, event, alert_type = Alert._meta.db_table, AlertEvent._meta.db_table, AlertType._meta.db_table

@@ -275,3 +275,26 @@ def test_a_second_one_client_run_reads_no_rules_when_none_changed(book):
         framework_run(client_ids={client.pk})
     rules_read = [query for query in queries.captured_queries if '"framework_rule"."id"' in query["sql"]]
     assert not rules_read  # only their fingerprint
+
+
+def alerts_in_statistics() -> float:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'alerts_alert'::regclass")
+        return cursor.fetchone()[0]
+
+
+def test_a_run_that_opens_many_alerts_into_a_table_the_planner_thinks_empty_refreshes_its_statistics(book, monkeypatch):
+    monkeypatch.setattr(evaluation, "STALE_STATISTICS_MIN_OPENED", 10)
+    analyzed = []
+    real = evaluation.alert_statistics_refresh_if_stale
+    monkeypatch.setattr(
+        evaluation, "alert_statistics_refresh_if_stale", lambda **kwargs: analyzed.append(real(**kwargs))
+    )
+    assert alerts_in_statistics() <= 0  # a new table: never analysed, or analysed empty
+
+    framework_run()
+    assert analyzed == [True] and alerts_in_statistics() == Alert.objects.count()
+
+    framework_run()  # nothing opened: no check at all
+    assert analyzed == [True]
+    assert real(opened=1) is False  # a few alerts more do not make the statistics stale
