@@ -95,7 +95,6 @@ def _full_setup(context: Context) -> _FullState:
     facts_ensure(context.log)
     if context.isolated and Alert.objects.exists():
         alerts_clear()  # from scratch: not over an evaluation another scenario committed
-    vacuum_analyze()
     version = framework_version_active()
     clients = Client.objects.filter(deleted_at__isnull=True).count()
     state = _FullState(version=version, clients=clients)
