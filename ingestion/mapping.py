@@ -178,13 +178,20 @@ def _decimal_comma(value: Any) -> Decimal:
     return Decimal(text.replace(".", "").replace(",", "."))
 
 
+def _epoch_milliseconds(value: float) -> date:
+    """HubSpot stores date properties as midnight UTC in epoch milliseconds."""
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC).date()
+    except (OverflowError, OSError) as error:  # far beyond any date: the C library's EOVERFLOW is an OSError
+        raise ValueError(f"{value!r} milliseconds is not a date") from error
+
+
 def _date(value: Any, argument: str) -> date:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        # HubSpot stores date properties as midnight UTC in epoch milliseconds.
-        return datetime.fromtimestamp(value / 1000, tz=UTC).date()
+        return _epoch_milliseconds(value)
     text = _text(value)
     if text.isdigit() and len(text) >= 12:
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC).date()
+        return _epoch_milliseconds(int(text))
     if argument:
         return datetime.strptime(text, argument).replace(tzinfo=UTC).date()
     return date.fromisoformat(text[:10])

@@ -83,6 +83,16 @@ ODD_VALUES = st.one_of(
 )
 
 
+@pytest.mark.parametrize("birth_date", [10**17, 10**20, -(10**20), "100000000000000000000", 1e300, float("inf")])
+def test_a_date_in_epoch_milliseconds_beyond_any_calendar_is_quarantined_with_its_reason(birth_date):
+    # Python says ValueError (10**17 ms: year 3 million), OverflowError (1e300) or, where the C library
+    # says EOVERFLOW (10**20 ms), OSError: each is the record's mistake, never the sync's.
+    data = {**dutch_contacts(1, seed=3)[0], "date_of_birth": birth_date}
+    for rules in (compile_rules(tuple(RULES)), RULES):
+        status, reason = outcome(map_record, data, rules)
+        assert status == "quarantined" and reason.startswith("client.birth_date:")
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     contact=st.sampled_from(dutch_contacts(40, seed=3)),
