@@ -287,7 +287,7 @@ def test_a_run_that_opens_many_alerts_into_a_table_the_planner_thinks_empty_refr
     # The statistics outlive the tests' transactions (ANALYZE writes them in place): whatever earlier
     # tests left, every count counts as stale here.
     monkeypatch.setattr(evaluation, "STALE_STATISTICS_MIN_OPENED", 10)
-    monkeypatch.setattr(evaluation, "STALE_STATISTICS_SHARE", 10**9)
+    monkeypatch.setattr(evaluation, "STALE_STATISTICS_SHARE", 0)
     analyzed = []
     real = evaluation.alert_statistics_refresh_if_stale
     monkeypatch.setattr(
