@@ -265,11 +265,22 @@ def client_file_load(client_id: int) -> ClientFile:
     current = schema()
     rows = {}
     for name, spec in current.collections.items():
-        key = client.household_id if spec.client_path == "household" else client.pk
+        key = _owner_key(client, spec)
         if key is None:
             rows[name] = []
             continue
         rows[name] = list(spec.model._default_manager.filter(**{spec.client_path: key}, **spec.current).order_by("pk"))
+    home, snapshot = _snapshot(current, client, facts, rows)
+    return ClientFile(client=client, facts=facts, rows=rows, home=home, snapshot=snapshot)
+
+
+def _owner_key(client: Client, spec):
+    """What a collection's rows point at for this client: the client, or its household (None: none)."""
+    return client.household_id if spec.client_path == "household" else client.pk
+
+
+def _snapshot(current, client: Client, facts, rows: dict[str, list]) -> tuple[object | None, dict]:
+    """The client's own home and the plain snapshot of its rows, as the rules read them."""
     home = next((row for row in rows["properties"] if row.is_primary_residence), None)
     snapshot = {
         "client": _row_values(client, current.scopes["client"]),
@@ -280,7 +291,7 @@ def client_file_load(client_id: int) -> ClientFile:
             for name, collection in rows.items()
         },
     }
-    return ClientFile(client=client, facts=facts, rows=rows, home=home, snapshot=snapshot)
+    return home, snapshot
 
 
 def client_snapshots(client_ids) -> dict[int, dict]:
@@ -293,8 +304,7 @@ def client_snapshots(client_ids) -> dict[int, dict]:
     current = schema()
     rows: dict[str, dict] = {}
     for name, spec in current.collections.items():
-        household = spec.client_path == "household"
-        keys = {client.household_id if household else client.pk for client in clients.values()} - {None}
+        keys = {_owner_key(client, spec) for client in clients.values()} - {None}
         found = (
             spec.model._default_manager.filter(**{f"{spec.client_path}__in": keys}, **spec.current)
             .annotate(steward_owner=F(spec.client_path))
@@ -305,21 +315,8 @@ def client_snapshots(client_ids) -> dict[int, dict]:
             by_owner.setdefault(row.steward_owner, []).append(row)
     snapshots = {}
     for client_id, client in clients.items():
-        collections = {}
-        for name, spec in current.collections.items():
-            owner = client.household_id if spec.client_path == "household" else client.pk
-            collections[name] = rows[name].get(owner, []) if owner is not None else []
-        home = next((row for row in collections["properties"] if row.is_primary_residence), None)
-        client_facts = facts.get(client_id)
-        snapshots[client_id] = {
-            "client": _row_values(client, current.scopes["client"]),
-            "facts": _row_values(client_facts, current.scopes["facts"]) if client_facts else None,
-            "property": _row_values(home, current.scopes["property"]) if home else None,
-            **{
-                name: [_row_values(row, current.collections[name].fields) for row in collection]
-                for name, collection in collections.items()
-            },
-        }
+        collections = {name: rows[name].get(_owner_key(client, spec), []) for name, spec in current.collections.items()}
+        snapshots[client_id] = _snapshot(current, client, facts.get(client_id), collections)[1]
     return snapshots
 
 
