@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connection
 
     from .registry import Context, scenarios_load
-    from .runner import result_save, run_isolated, run_scenario
+    from .runner import Result, result_save, run_isolated, run_scenario, scenarios_run
 
     registry = scenarios_load()
     if args.list:
@@ -110,26 +110,32 @@ def main(argv: list[str] | None = None) -> int:
         book_ensure(args.size, log)
     connection.close()  # the children open their own
 
-    results = []
-    for name in names:
-        if args.in_process:
+    if args.in_process:
+
+        def run_one(name: str) -> Result:
             context = Context(size=args.size, runs=args.runs, log=log, isolated=False, options=options)
-            result = run_scenario(registry[name], context)
-        else:
-            scenario_started = time.perf_counter()
-            result = run_isolated(name, size=args.size, runs=args.runs, options=options)
-            result.wall_seconds = round(time.perf_counter() - scenario_started, 1)  # with its process's start
-        log(result.line())
-        results.append(result)
+            return run_scenario(registry[name], context)
+
+    else:
+
+        def run_one(name: str) -> Result:
+            return run_isolated(name, size=args.size, runs=args.runs, options=options)
+
+    results, failed = scenarios_run(names, run_one, log)
 
     command = "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:])
     if os.environ.get("BENCH_COMMAND"):
         command = os.environ["BENCH_COMMAND"]  # `make bench` says how it was called
     machine = machine_describe()
     machine["bench_seconds"] = round(time.perf_counter() - started)  # migrations and the book included
+    if failed:
+        machine["failed_scenarios"] = failed
     results_json_write(results, args.results, machine=machine, command=command)
     report_markdown_write(results, args.report, machine=machine, command=command)
     log(f"Wrote {args.results} and {args.report} in {machine['bench_seconds']} s.")
+    if failed:
+        log(f"Failed: {', '.join(failed)}.")
+        return 1
     return 0
 
 

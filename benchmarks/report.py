@@ -80,6 +80,11 @@ def _number(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _failed_lines(names: list[str]) -> list[str]:
+    listed = ", ".join(f"`{name}`" for name in names)
+    return [f"**Failed, no figures:** {listed} (the run's output says why).", ""]
+
+
 def results_markdown(results: list[Result], *, machine: dict, command: str) -> str:
     """The generated part of docs/benchmarks.md: the table, the machine, the date, the command."""
     lines = [
@@ -125,6 +130,7 @@ def results_markdown(results: list[Result], *, machine: dict, command: str) -> s
             if machine.get("bench_seconds") is not None
             else []
         ),
+        *(_failed_lines(machine["failed_scenarios"]) if machine.get("failed_scenarios") else []),
         f"Reproduce: `{command}` (raw figures in `benchmarks/results.json`).",
         END,
     ]

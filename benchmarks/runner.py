@@ -123,8 +123,30 @@ def run_isolated(name: str, *, size: int, runs: int, options: dict) -> Result:
             "--options",
             json.dumps(options),
         ]
+        started = time.perf_counter()
         subprocess.run(command, check=True, env=os.environ.copy())  # noqa: S603 - our own module
-        return Result(**json.loads(result_file.read_text()))
+        result = Result(**json.loads(result_file.read_text()))
+        result.wall_seconds = round(time.perf_counter() - started, 1)  # with its process's start
+        return result
+
+
+def scenarios_run(names: list[str], run_one, log) -> tuple[list[Result], list[str]]:
+    """Run the scenarios one after another: (their results, the names of those that failed).
+
+    A scenario run in a process of its own that fails (`CalledProcessError`) is logged and skipped:
+    an hour's run at a million clients is not lost to one scenario. The caller reports the failures.
+    """
+    results, failed = [], []
+    for name in names:
+        try:
+            result = run_one(name)
+        except subprocess.CalledProcessError as error:
+            log(f"{name}: FAILED (exit status {error.returncode}, its traceback above); the others go on")
+            failed.append(name)
+            continue
+        log(result.line())
+        results.append(result)
+    return results, failed
 
 
 def result_save(result: Result, path: Path) -> None:

@@ -6,13 +6,14 @@ the JSON and Markdown `make bench` publishes are written from the results.
 """
 
 import json
+import subprocess
 
 import pytest
 
 from benchmarks.database import book_ensure
 from benchmarks.registry import Context, Measurement, scenario, scenarios_load
 from benchmarks.report import END, START, report_markdown_write, results_json_write
-from benchmarks.runner import Result, run_scenario
+from benchmarks.runner import Result, run_scenario, scenarios_run
 from clients.models import Client
 from ingestion.models import Source, SourceRecord
 
@@ -122,6 +123,21 @@ def test_the_report_says_how_long_each_scenario_and_the_whole_run_took(tmp_path)
     assert "The scenario took 61 s in all (setup, runs, baseline)." in text
     assert "The whole run took 9.5 minutes (migrations and the book included)." in text
     assert "[61 s in all]" in result(wall_seconds=61.4).line()
+
+
+def test_a_failing_scenario_is_reported_and_the_others_still_run(tmp_path):
+    def run_one(name):
+        if name == "broken":
+            raise subprocess.CalledProcessError(1, ["python", "-m", "benchmarks", "--child", name])
+        return result(name=name)
+
+    lines = []
+    results, failed = scenarios_run(["ingestion", "broken", "canvas_move"], run_one, lines.append)
+    assert [r.name for r in results] == ["ingestion", "canvas_move"] and failed == ["broken"]
+    assert "broken: FAILED (exit status 1, its traceback above); the others go on" in lines
+    path = tmp_path / "benchmarks.md"
+    report_markdown_write(results, path, machine={"failed_scenarios": failed}, command="make bench")
+    assert "**Failed, no figures:** `broken`" in path.read_text()
 
 
 def test_a_new_report_is_created_with_just_the_generated_part(tmp_path):

@@ -50,8 +50,9 @@ def test_every_framework_scenario_produces_its_figures_and_leaves_no_alert_behin
     dashboard = results["dashboard"].extra
     assert dashboard["live_alerts"] >= 1_000 and dashboard["p95_ms"] > 0 and dashboard["filtered_p95_ms"] > 0
     assert results["canvas_move"].count == 50 and results["canvas_move"].ratio > 0
-    scaleout = results["framework_scaleout"].extra
-    assert scaleout["chunk_tasks"] >= 1 and scaleout["alerts_opened"] == full.extra["alerts_opened"]
+    scaleout = results["framework_scaleout"]
+    assert scaleout.extra["chunk_tasks"] >= 1 and scaleout.extra["alerts_opened"] == full.extra["alerts_opened"]
+    assert scaleout.extra["workers"] == 2 and scaleout.baseline_seconds > 0 and scaleout.ratio > 0
     # Rolled back or removed: no alert and no stand-in type is left for the next scenario.
     assert not Alert.objects.exists()
     assert not AlertType.objects.filter(key__startswith="bench_").exists()
