@@ -67,3 +67,28 @@ def test_the_orm_loop_baseline_fires_the_same_rules_as_the_set_based_evaluation(
         expected[result.client_id].add(result.rule.key)
     assert orm_loop_evaluate(version=version, client_ids=ids) == expected
     assert any(expected.values())
+
+
+@pytest.mark.django_db
+def test_the_filtered_dashboard_page_is_one_where_the_advisor_has_alerts(book):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from alerts.models import Quadrant
+    from benchmarks.scenarios.dashboard import FILTERED, _advisor, _filtered_path, _top_up
+
+    advisor = _advisor()
+    _top_up(50, advisor.pk, advisor.team_id)
+    mine = Alert.objects.filter(assigned_to=advisor)
+    mine.update(quadrant=Quadrant.UNPLACED, due_date=None)
+    assert _filtered_path(advisor) == "/dashboard/?quadrant=unplaced"  # a million clients, no canvas: none due
+
+    soon = timezone.localdate() + timedelta(days=10)
+    mine.filter(pk__in=list(mine.values_list("pk", flat=True)[:3])).update(
+        quadrant=Quadrant.LATER_ROUTINE, due_date=soon
+    )
+    assert _filtered_path(advisor) == "/dashboard/?quadrant=later_routine&due=90"
+
+    mine.filter(quadrant=Quadrant.LATER_ROUTINE).update(quadrant=Quadrant.URGENT_SENSITIVE)
+    assert _filtered_path(advisor) == FILTERED
