@@ -48,6 +48,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--report", type=Path, default=REPORT)
     parser.add_argument("--list", action="store_true", help="list the scenarios and stop")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only these scenarios' figures in the existing results and report (a re-run of one)",
+    )
     parser.add_argument("--options", default="{}", help="JSON options for the scenarios")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--result-file", type=Path, help=argparse.SUPPRESS)
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--runs must be at least 1")
 
     from .database import book_ensure, database_migrate
-    from .report import machine_describe, report_markdown_write, results_json_write
+    from .report import machine_describe, report_markdown_write, results_json_write, results_merged
 
     started = time.perf_counter()
     if args.prepare:
@@ -130,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     machine["bench_seconds"] = round(time.perf_counter() - started)  # migrations and the book included
     if failed:
         machine["failed_scenarios"] = failed
+    if args.merge and args.results.exists():
+        results, machine, command = results_merged(args.results, results, failed, command=command, order=list(registry))
     results_json_write(results, args.results, machine=machine, command=command)
     report_markdown_write(results, args.report, machine=machine, command=command)
     log(f"Wrote {args.results} and {args.report} in {machine['bench_seconds']} s.")

@@ -74,6 +74,31 @@ def results_json_write(results: list[Result], path: Path, *, machine: dict, comm
     path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
+def results_merged(
+    path: Path, results: list[Result], failed: list[str], *, command: str, order: list[str]
+) -> tuple[list[Result], dict, str]:
+    """The results in `path` with these scenarios' in place of theirs: (results, machine, command).
+
+    For a scenario re-run on its own after a long run (`--merge`): the table keeps the long run's
+    other figures, its machine and its command, and says which scenarios were re-run, and how.
+    """
+    payload = json.loads(path.read_text())
+    by_name = {item["name"]: Result(**item) for item in payload["scenarios"]}
+    by_name.update({result.name: result for result in results})
+    position = {name: index for index, name in enumerate(order)}
+    merged = sorted(by_name.values(), key=lambda result: position.get(result.name, len(position)))
+    machine = payload.get("machine", {})
+    rerun = {result.name for result in results}
+    still_failed = [name for name in machine.get("failed_scenarios", []) if name not in rerun and name not in failed]
+    machine.pop("failed_scenarios", None)
+    if still_failed or failed:
+        machine["failed_scenarios"] = [*still_failed, *failed]
+    machine.setdefault("reruns", []).append(
+        {"scenarios": sorted(rerun), "command": command, "at": datetime.now(UTC).isoformat(timespec="minutes")}
+    )
+    return merged, machine, payload.get("command", command)
+
+
 def _number(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "–"
@@ -83,6 +108,11 @@ def _number(value: float | None, digits: int = 0) -> str:
 def _failed_lines(names: list[str]) -> list[str]:
     listed = ", ".join(f"`{name}`" for name in names)
     return [f"**Failed, no figures:** {listed} (the run's output says why).", ""]
+
+
+def _rerun_lines(rerun: dict) -> list[str]:
+    listed = ", ".join(f"`{name}`" for name in rerun["scenarios"])
+    return [f"Re-run on its own afterwards ({rerun['at']} UTC, `{rerun['command']}`): {listed}.", ""]
 
 
 def results_markdown(results: list[Result], *, machine: dict, command: str) -> str:
@@ -131,6 +161,7 @@ def results_markdown(results: list[Result], *, machine: dict, command: str) -> s
             else []
         ),
         *(_failed_lines(machine["failed_scenarios"]) if machine.get("failed_scenarios") else []),
+        *(line for rerun in machine.get("reruns", []) for line in _rerun_lines(rerun)),
         f"Reproduce: `{command}` (raw figures in `benchmarks/results.json`).",
         END,
     ]

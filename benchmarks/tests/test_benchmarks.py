@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.database import book_ensure
 from benchmarks.registry import Context, Measurement, scenario, scenarios_load
-from benchmarks.report import END, START, report_markdown_write, results_json_write
+from benchmarks.report import END, START, report_markdown_write, results_json_write, results_merged
 from benchmarks.runner import Result, run_scenario, scenarios_run
 from clients.models import Client
 from ingestion.models import Source, SourceRecord
@@ -138,6 +138,26 @@ def test_a_failing_scenario_is_reported_and_the_others_still_run(tmp_path):
     path = tmp_path / "benchmarks.md"
     report_markdown_write(results, path, machine={"failed_scenarios": failed}, command="make bench")
     assert "**Failed, no figures:** `broken`" in path.read_text()
+
+
+def test_a_scenario_re_run_alone_replaces_only_its_own_figures(tmp_path):
+    path = tmp_path / "results.json"
+    machine = {"cpu": "AMD EPYC", "bench_seconds": 3600, "failed_scenarios": ["dashboard"]}
+    first = [result(name="canvas_move"), result(name="ingestion")]
+    results_json_write(first, path, machine=machine, command="make bench SIZE=1000000")
+
+    rerun = result(name="dashboard", seconds=5.6)
+    merged, machine, command = results_merged(
+        path, [rerun], [], command="make bench SIZE=1000000 BENCH_ARGS='--scenarios dashboard --merge'",
+        order=["canvas_move", "dashboard", "ingestion"],
+    )  # fmt: skip
+    assert [r.name for r in merged] == ["canvas_move", "dashboard", "ingestion"] and merged[1].seconds == 5.6
+    assert command == "make bench SIZE=1000000" and machine["bench_seconds"] == 3600
+    assert "failed_scenarios" not in machine and machine["reruns"][0]["scenarios"] == ["dashboard"]
+    report = tmp_path / "benchmarks.md"
+    report_markdown_write(merged, report, machine=machine, command=command)
+    text = report.read_text()
+    assert "Re-run on its own afterwards (" in text and "`dashboard`" in text and "Failed" not in text
 
 
 def test_a_new_report_is_created_with_just_the_generated_part(tmp_path):
