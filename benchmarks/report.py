@@ -138,9 +138,12 @@ def results_markdown(results: list[Result], *, machine: dict, command: str) -> s
         if result.cap_note:
             details.append(result.cap_note)
         if result.baseline:
+            sample = result.baseline["sample_count"]
+            # A baseline over as much as the run handled is measured whole, not extrapolated.
+            whole = sample >= result.count
             details.append(
-                f"Baseline: {result.baseline['method']} ({result.baseline['sample_count']:,} measured in "
-                f"{result.baseline['sample_seconds']:.1f} s, extrapolated)."
+                f"Baseline: {result.baseline['method']} ({sample:,} measured in "
+                f"{result.baseline['sample_seconds']:.1f} s{'' if whole else ', extrapolated'})."
             )
         if result.extra:
             also = "; ".join(f"{key.replace('_', ' ')} {_extra(value)}" for key, value in result.extra.items())

@@ -160,6 +160,16 @@ def test_a_scenario_re_run_alone_replaces_only_its_own_figures(tmp_path):
     assert "Re-run on its own afterwards (" in text and "`dashboard`" in text and "Failed" not in text
 
 
+def test_a_baseline_over_everything_the_run_handled_is_not_called_extrapolated(tmp_path):
+    sampled = result()  # 1,000 of 20,000 records
+    whole = result(name="framework_scaleout", count=10_000, baseline={"method": "one worker", "sample_count": 10_000,
+                                                                     "sample_seconds": 18.4})  # fmt: skip
+    path = tmp_path / "benchmarks.md"
+    report_markdown_write([sampled, whole], path, machine={}, command="make bench")
+    text = path.read_text()
+    assert "(1,000 measured in 15.0 s, extrapolated)" in text and "(10,000 measured in 18.4 s)." in text
+
+
 def test_a_new_report_is_created_with_just_the_generated_part(tmp_path):
     path = tmp_path / "docs" / "benchmarks.md"
     report_markdown_write([result()], path, machine={}, command="make bench")
