@@ -124,13 +124,16 @@ class Alert(models.Model):
         ]
         indexes = [
             # The dashboard's first page: live alerts of a team (or an advisor), by priority then due date.
+            # The quadrant is a key column (last: it orders nothing) so that a quadrant filter is checked
+            # in the index, not on each alert's row: at a million live alerts "Not placed yet" (priority
+            # 0, the end of the order) read 234,813 rows of other quadrants first, 570 ms a page.
             models.Index(
-                fields=["team", "-priority", "due_date", "id"],
+                fields=["team", "-priority", "due_date", "id", "quadrant"],
                 name="alert_team_queue_idx",
                 condition=Q(status__in=["open", "in_progress", "snoozed"]),
             ),
             models.Index(
-                fields=["assigned_to", "-priority", "due_date", "id"],
+                fields=["assigned_to", "-priority", "due_date", "id", "quadrant"],
                 name="alert_assignee_queue_idx",
                 condition=Q(status__in=["open", "in_progress", "snoozed"]),
             ),
