@@ -94,7 +94,7 @@ def results_merged(
     if still_failed or failed:
         machine["failed_scenarios"] = [*still_failed, *failed]
     machine.setdefault("reruns", []).append(
-        {"scenarios": sorted(rerun), "command": command, "at": datetime.now(UTC).isoformat(timespec="minutes")}
+        {"scenarios": sorted(rerun), "command": command, "at": f"{datetime.now(UTC):%Y-%m-%d %H:%M}"}
     )
     return merged, machine, payload.get("command", command)
 
