@@ -39,7 +39,7 @@ from clients.models import Client
 
 from ..database import vacuum_analyze
 from ..registry import Context, Measurement, scenario
-from .framework import evaluation_committed, facts_ensure
+from .framework import alerts_clear, evaluation_committed, facts_ensure
 
 DASHBOARD_ALERTS = 1_000_000
 REQUESTS = 200
@@ -195,14 +195,8 @@ def _dashboard_setup(context: Context) -> _DashboardState:
 def _dashboard_teardown(context: Context, state: _DashboardState) -> None:
     if state.server is not None:
         state.server.close()
-    # The next scenario starts from the book without alerts.
-    if context.isolated:  # the bench database only
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE alerts_alert, alerts_alertevent CASCADE")
-    else:
-        Alert.objects.all().delete()
+    alerts_clear()  # the next scenario starts from the book without alerts
     AlertType.objects.filter(key__startswith=FILLER_PREFIX).delete()
-    vacuum_analyze("alerts_alert")
 
 
 def _timed_requests(state: _DashboardState, path: str, count: int) -> list[float]:

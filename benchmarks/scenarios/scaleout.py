@@ -21,27 +21,16 @@ import sys
 import time
 
 from celery import group
-from django.db import connection
 
 from alerts.evaluation import client_id_chunks
-from alerts.models import Alert
 from alerts.tasks import evaluate_range
 from clients.models import Client
 from config.celery import app
 
 from ..registry import Baseline, Context, Measurement, scenario
-from .framework import facts_ensure
+from .framework import alerts_clear, facts_ensure
 
 BROKER = "redis://127.0.0.1:6379/9"
-
-
-def _alerts_remove() -> None:
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE alerts_alert, alerts_alertevent CASCADE")
-            cursor.execute("VACUUM ANALYZE alerts_alert")
-    else:
-        Alert.objects.all().delete()
 
 
 @contextlib.contextmanager
@@ -82,7 +71,7 @@ def _scaleout_setup(context: Context) -> dict:
     if context.isolated:
         broker = context.options.get("scaleout_broker", BROKER)
         app.conf.update(broker_url=broker, result_backend=broker, task_always_eager=False)
-        _alerts_remove()
+        alerts_clear()
         # Both workers once for all runs, each on a queue of its own (an idle worker waits on Redis
         # and uses no core): starting them anew for every run took longer than some runs.
         state["workers"] = contextlib.ExitStack()
@@ -133,13 +122,13 @@ def _scaleout_baseline(context: Context, state: dict) -> Baseline:
 
 def _timed_on(context: Context, state: dict, *, workers: int) -> tuple[float, int]:
     """The whole book's chunk tasks on the worker with `workers` processes, from no alerts."""
-    _alerts_remove()
+    alerts_clear()
     # Eager, in this process, in the test suite (no workers there).
     queue = _queue(workers) if context.isolated else None
     try:
         return _timed_group(state["chunks"], queue)
     finally:
-        _alerts_remove()
+        alerts_clear()
 
 
 scenario(
