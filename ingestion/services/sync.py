@@ -328,7 +328,7 @@ class _Links:
 def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, entries: dict) -> _Links:
     """Link new records to clients: by email, then by fuzzy score; new clients for the rest.
 
-    Candidates are the stored clients (two queries for the whole batch) and the clients created
+    Candidates are the stored clients (two queries per `MATCH_WINDOW` records) and the clients created
     earlier in the same batch: where batch boundaries fall (and so where a killed run resumed) must
     not decide whether two records of one person become one client. A fresh client scores as it
     would once stored (its resolved values, an id above every stored one, in creation order).
@@ -345,32 +345,13 @@ def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, ent
         ):
             client = _client_facts(facts)
             by_email[client.email.lower()].append((client, client))
-    birth_dates = {person.birth_date for person in people if person.birth_date}
-    postcodes = {person.postcode for person in people if person.postcode}
-    by_birth_date: dict = defaultdict(list)
-    by_postcode: dict = defaultdict(list)
-    if birth_dates or postcodes:
-        # Candidates for fuzzy matching share a birth date or a postcode (blocking). One query per
-        # key, each an index-only scan of the covering birth date or postcode index (clients'
-        # MATCHING_COLUMNS): with `OR` PostgreSQL combines bitmaps and must read each candidate's
-        # row from the table, which in a book of a million clients is most of matching's time.
-        live = Client.objects.filter(deleted_at__isnull=True)
-        by_key = live.filter(EqualsAny(F("birth_date"), birth_dates)).values_list(*MATCH_FIELDS)
-        by_code = live.filter(EqualsAny(F("postcode"), postcodes)).values_list(*MATCH_FIELDS)
-        seen: set[int] = set()
-        for facts in by_key.union(by_code, all=True):
-            if facts[0] in seen:
-                continue  # shares both: found twice
-            seen.add(facts[0])
-            client = _client_facts(facts)
-            by_birth_date[client.birth_date].append((client, client))
-            by_postcode[client.postcode].append((client, client))
-
     # Clients created in this batch, by their provisional id (above any stored id, so a stored
     # client wins a tie as it would against a client created later), and their current facts.
     fresh_by_key: dict[int, FreshClient] = {}
     fresh_facts: dict[int, ClientFacts] = {}
     fresh_first_row: dict[int, dict] = {}
+    fresh_by_birth_date: dict = defaultdict(list)
+    fresh_by_postcode: dict = defaultdict(list)
 
     def fresh_register(key: int, fresh_client: FreshClient) -> None:
         """Index a fresh client by its resolved email, birth date and postcode, as stored it would be.
@@ -393,8 +374,8 @@ def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, ent
         if old is not None:
             for index, value in (
                 (by_email, old.email.lower()),
-                (by_birth_date, old.birth_date),
-                (by_postcode, old.postcode),
+                (fresh_by_birth_date, old.birth_date),
+                (fresh_by_postcode, old.postcode),
             ):
                 if value and value in index:
                     index[value] = [entry for entry in index[value] if entry[0].pk != key]
@@ -402,11 +383,17 @@ def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, ent
         if facts.email:
             by_email[facts.email.lower()].append((facts, facts))
         if facts.birth_date:
-            by_birth_date[facts.birth_date].append((facts, facts))
+            fresh_by_birth_date[facts.birth_date].append((facts, facts))
         if facts.postcode:
-            by_postcode[facts.postcode].append((facts, facts))
+            fresh_by_postcode[facts.postcode].append((facts, facts))
 
-    for row, person in zip(rows, people, strict=True):
+    stored_by_birth_date: dict = {}
+    stored_by_postcode: dict = {}
+    for position, (row, person) in enumerate(zip(rows, people, strict=True)):
+        if position % MATCH_WINDOW == 0:
+            # The stored candidates of the next few records only: in a book of a million a record
+            # has about 45, so a whole batch's would make a sync's memory grow with the book.
+            stored_by_birth_date, stored_by_postcode = _stored_candidates(people[position : position + MATCH_WINDOW])
         # The same email is a deterministic key only for the same person: partners often share one.
         email_match = best_match_among(person, by_email.get(person.email, ()) if person.email else ())
         if email_match and (
@@ -420,8 +407,10 @@ def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, ent
         pool = {
             client.pk: (client, client_person)
             for client, client_person in [
-                *by_birth_date.get(person.birth_date, ()),
-                *by_postcode.get(person.postcode, ()),
+                *stored_by_birth_date.get(person.birth_date, ()),
+                *fresh_by_birth_date.get(person.birth_date, ()),
+                *stored_by_postcode.get(person.postcode, ()),
+                *fresh_by_postcode.get(person.postcode, ()),
             ]
         }
         # Whoever cannot reach the review threshold makes no difference: a new client either way.
@@ -444,6 +433,36 @@ def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, ent
 
 # Provisional ids of a batch's fresh clients while matching: above any id a table will reach.
 FRESH_KEYS_FROM = 2**62
+
+# Records of a batch whose stored candidates are read and held at once (two queries per window).
+MATCH_WINDOW = 250
+
+
+def _stored_candidates(people: list[Person]) -> tuple[dict, dict]:
+    """Stored clients sharing a birth date or a postcode with these people (blocking), by each key.
+
+    One query per key, each an index-only scan of the covering birth date or postcode index
+    (clients' MATCHING_COLUMNS): with `OR` PostgreSQL combines bitmaps and must read each
+    candidate's row from the table, which in a book of a million clients is most of matching's time.
+    """
+    by_birth_date: dict = defaultdict(list)
+    by_postcode: dict = defaultdict(list)
+    birth_dates = {person.birth_date for person in people if person.birth_date}
+    postcodes = {person.postcode for person in people if person.postcode}
+    if not (birth_dates or postcodes):
+        return by_birth_date, by_postcode
+    live = Client.objects.filter(deleted_at__isnull=True)
+    by_key = live.filter(EqualsAny(F("birth_date"), birth_dates)).values_list(*MATCH_FIELDS)
+    by_code = live.filter(EqualsAny(F("postcode"), postcodes)).values_list(*MATCH_FIELDS)
+    seen: set[int] = set()
+    for facts in by_key.union(by_code, all=True):
+        if facts[0] in seen:
+            continue  # shares both: found twice
+        seen.add(facts[0])
+        client = _client_facts(facts)
+        by_birth_date[client.birth_date].append((client, client))
+        by_postcode[client.postcode].append((client, client))
+    return by_birth_date, by_postcode
 
 
 def _link(row, client, fresh_by_key, fresh_first_row, links, source, rules, now, entries, fresh_register) -> None:

@@ -251,6 +251,37 @@ def test_keeping_a_grey_zone_pair_apart_creates_a_new_client(team, back_office):
     assert new_client.last_name == "Janssen"
 
 
+@pytest.mark.parametrize("window", [1, 250])
+def test_matching_decides_the_same_however_many_records_share_a_candidate_window(team, monkeypatch, window):
+    # A sync reads the stored candidates of a few records at a time (memory bounded by that, not by
+    # the book); a client created earlier in the batch stays a candidate for every later record.
+    monkeypatch.setattr("ingestion.services.sync.MATCH_WINDOW", window)
+    sanne = ClientFactory(
+        team=team, first_name="Sanne", last_name_prefix="", last_name="Jansen",
+        birth_date=date(1984, 3, 12), postcode="3511 AB", email="",
+    )  # fmt: skip
+    pieter = ClientFactory(
+        team=team, first_name="Pieter", last_name_prefix="", last_name="Vries",
+        birth_date=date(1970, 1, 1), postcode="1011 AA", email="",
+    )  # fmt: skip
+    server = FakeHubSpot(
+        [
+            contact(101, email="", last="Janssen"),  # Sanne, a typo: linked
+            # Pieter, moved house: a person decides
+            contact(102, email="", first="Pieter", last="Vries", born="1970-01-01", postcode="9711 AA"),
+            contact(103, email="", first="Kees", last="Smit", born="1991-06-30", postcode="2511 CV"),  # new
+            contact(104, email="", first="Kees", last="Smidt", born="1991-06-30", postcode="2511 CV"),  # 103 again
+        ]
+    )
+    with running(server) as url:
+        run = sync(crm_source_configure(base_url=url, team=team))
+    assert (Client.objects.count(), run.in_review) == (3, 1)
+    linked = dict(SourceRecord.objects.values_list("record_id", "client_id"))
+    assert linked["101"] == sanne.pk and linked["102"] is None
+    assert linked["103"] == linked["104"] not in (None, sanne.pk, pieter.pk)
+    assert MatchCandidate.objects.get().client == pieter
+
+
 def test_the_review_queue_page_decides_a_match(team, client, back_office):
     ClientFactory(
         team=team,
