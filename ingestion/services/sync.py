@@ -56,6 +56,7 @@ from ..matching import (
     EMAIL_NAME_SIMILARITY,
     LINK_THRESHOLD,
     REVIEW_THRESHOLD,
+    BirthDateBlock,
     Person,
     best_match_among,
     name_similarity,
@@ -404,10 +405,13 @@ def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, ent
                 row, email_match[0], fresh_by_key, fresh_first_row, links, source, rules, now, entries, fresh_register
             )
             continue
+        # Of the stored clients of its birth date, only those that can still reach the review threshold.
+        block = stored_by_birth_date.get(person.birth_date)
+        alike = [ClientFacts(*block.items[i], block.names[i]) for i in block.alike(person)] if block else []
         pool = {
             client.pk: (client, client_person)
             for client, client_person in [
-                *stored_by_birth_date.get(person.birth_date, ()),
+                *((client, client) for client in alike),
                 *fresh_by_birth_date.get(person.birth_date, ()),
                 *stored_by_postcode.get(person.postcode, ()),
                 *fresh_by_postcode.get(person.postcode, ()),
@@ -439,13 +443,14 @@ MATCH_WINDOW = 250
 
 
 def _stored_candidates(people: list[Person]) -> tuple[dict, dict]:
-    """Stored clients sharing a birth date or a postcode with these people (blocking), by each key.
+    """Stored clients sharing a birth date or a postcode with these people (blocking), by each key:
+    a `BirthDateBlock` per birth date, a list per postcode.
 
     One query per key, each an index-only scan of the covering birth date or postcode index
     (clients' MATCHING_COLUMNS): with `OR` PostgreSQL combines bitmaps and must read each
     candidate's row from the table, which in a book of a million clients is most of matching's time.
     """
-    by_birth_date: dict = defaultdict(list)
+    by_birth_date: dict = defaultdict(BirthDateBlock)
     by_postcode: dict = defaultdict(list)
     birth_dates = {person.birth_date for person in people if person.birth_date}
     postcodes = {person.postcode for person in people if person.postcode}
@@ -455,13 +460,17 @@ def _stored_candidates(people: list[Person]) -> tuple[dict, dict]:
     by_key = live.filter(EqualsAny(F("birth_date"), birth_dates)).values_list(*MATCH_FIELDS)
     by_code = live.filter(EqualsAny(F("postcode"), postcodes)).values_list(*MATCH_FIELDS)
     seen: set[int] = set()
-    for facts in by_key.union(by_code, all=True):
-        if facts[0] in seen:
+    for row in by_key.union(by_code, all=True):
+        if row[0] in seen:
             continue  # shares both: found twice
-        seen.add(facts[0])
-        client = _client_facts(facts)
-        by_birth_date[client.birth_date].append((client, client))
-        by_postcode[client.postcode].append((client, client))
+        seen.add(row[0])
+        # Most rows are of a birth date only and few of them alike: facts are made only when needed.
+        name = normalised_name(f"{row[1]} {row[2]} {row[3]}")
+        if row[4]:
+            by_birth_date[row[4]].add(row, name, row[5])
+        if row[5] in postcodes:
+            client = ClientFacts(*row, name)
+            by_postcode[row[5]].append((client, client))
     return by_birth_date, by_postcode
 
 
