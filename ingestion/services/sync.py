@@ -393,7 +393,7 @@ def _records_link(*, source: Source, rows: list[dict], now: datetime, rules, ent
     for position, (row, person) in enumerate(zip(rows, people, strict=True)):
         if position % MATCH_WINDOW == 0:
             # The stored candidates of the next few records only: in a book of a million a record
-            # has about 45, so a whole batch's would make a sync's memory grow with the book.
+            # has about 40, so a whole batch's would make a sync's memory grow with the book.
             stored_by_birth_date, stored_by_postcode = _stored_candidates(people[position : position + MATCH_WINDOW])
         # The same email is a deterministic key only for the same person: partners often share one.
         email_match = best_match_among(person, by_email.get(person.email, ()) if person.email else ())
