@@ -152,11 +152,16 @@ def _filtered_path(advisor) -> str:
     soon = live.filter(due_date__lte=timezone.localdate() + timedelta(days=FILTER_DAYS))
     if soon.filter(quadrant=Quadrant.URGENT_SENSITIVE).exists():
         return FILTERED
-    busiest = soon.values("quadrant").annotate(alerts=Count("pk")).order_by("-alerts").first()
-    if busiest is not None:
-        return f"/dashboard/?quadrant={busiest['quadrant']}&due={FILTER_DAYS}"
-    busiest = live.values("quadrant").annotate(alerts=Count("pk")).order_by("-alerts").first()
-    return f"/dashboard/?quadrant={busiest['quadrant']}" if busiest is not None else FILTERED
+    if (quadrant := _busiest_quadrant(soon)) is not None:
+        return f"/dashboard/?quadrant={quadrant}&due={FILTER_DAYS}"
+    if (quadrant := _busiest_quadrant(live)) is not None:
+        return f"/dashboard/?quadrant={quadrant}"
+    return FILTERED
+
+
+def _busiest_quadrant(alerts) -> str | None:
+    busiest = alerts.values("quadrant").annotate(alerts=Count("pk")).order_by("-alerts").first()
+    return busiest["quadrant"] if busiest is not None else None
 
 
 def _dashboard_setup(context: Context) -> _DashboardState:
