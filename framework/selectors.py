@@ -152,8 +152,8 @@ def _matches_query(program: RuleProgram, clients: QuerySet, today: date) -> Quer
     columns = {f"fw_value_{index}": compiler.value(node) for index, (_label, node) in enumerate(program.reported)}
     if program.deadline is not None:
         columns["fw_deadline"] = compiler.value(program.deadline)
-    columns["fw_age"] = F("facts__age")
-    columns["fw_household_type"] = F("facts__household_type")
+    columns["fw_age"] = compiler.facts_field("age")
+    columns["fw_household_type"] = compiler.facts_field("household_type")
     if len(conditions) > 1 and program.hit_policy == "first":
         whens = [When(condition, then=Value(index)) for index, condition in enumerate(conditions)]
         columns["fw_branch"] = Case(*whens, default=None, output_field=IntegerField())

@@ -64,8 +64,26 @@ def test_the_rules_read_their_aggregates_from_the_feature_table(db):
     programs = version_programs(with_probe_rules(FrameworkVersion.objects.get(name="Default framework")))
     plan = _feature_plan(programs, TODAY)
     assert plan is not None
-    collections = {dict(key[1:])["collection"] for key in plan.columns}  # node_key: (class, (field, value)...)
+    aggregates = [key for key in plan.columns if key[0] != "field"]
+    collections = {dict(key[1:])["collection"] for key in aggregates}  # node_key: (class, (field, value)...)
     assert {"policies", "loan_parts", "family_members"} <= collections
+
+
+def test_the_rules_read_the_facts_and_the_home_from_the_feature_table_not_per_rule(db):
+    version = with_probe_rules(FrameworkVersion.objects.get(name="Default framework"))
+    programs = version_programs(version)
+    plan = _feature_plan(programs, TODAY)
+    fields = {key[1:] for key in plan.columns if key[0] == "field"}
+    assert {("facts", "age"), ("facts", "household_type"), ("facts", "replacement_ratio")} <= fields
+    assert ("property", "rebuild_value") in fields
+    clients_generate(count=20, seed=3, books=books_ensure())
+    ids = list(Client.objects.order_by("pk").values_list("pk", flat=True))
+    _correlated, _features = both_ways(version, (ids[0], ids[-1] + 1))
+    with CaptureQueriesContext(connection) as queries:
+        staged(programs, (ids[0], ids[-1] + 1), features=True)
+    rules = next(query["sql"] for query in queries if query["sql"].startswith(f"INSERT INTO {STAGING_TABLE}"))
+    assert "enrichment_clientfacts" not in rules
+    assert "is_primary_residence" not in rules  # no probe of the client's home per rule and client
 
 
 # The planner joins the features by hash where it knows the book as small or not at all, and may

@@ -197,6 +197,11 @@ def node_key(node: t.Node):
     return tuple(parts)
 
 
+def field_column_key(scope: str, name: str) -> tuple:
+    """The key under which `aggregate_columns` gives a facts or home field already read per client."""
+    return ("field", scope, name)
+
+
 @contextmanager
 def aggregate_columns(columns: dict):
     """Compile with these aggregates (by `node_key`) read from the given expressions.
@@ -336,7 +341,14 @@ class OrmCompiler:
         self.aliases[alias] = outer
         return OuterRef(alias)
 
+    def facts_field(self, name: str):
+        """A field of the client's facts, from the feature table where it is there."""
+        return self.aggregate_columns.get(field_column_key("facts", name)) or F(f"facts__{name}")
+
     def _outer_field(self, node: t.FieldRef):
+        column = self.aggregate_columns.get(field_column_key(node.scope, node.name))
+        if column is not None:
+            return column
         if node.scope == "client":
             return F(node.name)
         if node.scope == "facts":
