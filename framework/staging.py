@@ -406,7 +406,7 @@ def _feature_plan(programs: list[tuple[Rule, RuleProgram]], today: date) -> Feat
 
 # Fields of a client's facts and of its own home, read by the rules as columns of the feature table:
 # each rule joined the facts (and probed the home) per client on its own, fourteen times over the
-# same 10,000 rows; a third of the rules' statement at a million clients (EXPLAIN ANALYZE).
+# same 10,000 rows: two fifths of the rules' statement at a million clients (0.53 s of a steady chunk).
 FIELD_SCOPES = ("facts", "property")
 
 
