@@ -316,7 +316,7 @@ _LIVE_SQL = "('open', 'in_progress', 'snoozed')"  # Alert.LIVE_STATUSES, as SQL
 # a setting of our own, so putting it back needs no round trip of its own).
 # And at least 64 MB for each sort: a chunk's findings (with their messages and values, ~11 MB for
 # 24,000) are sorted twice in the staging, and with PostgreSQL's default of 4 MB both sorts spilled
-# to disk ("external merge", a sixth of a chunk's reconciliation at a million clients).
+# to disk ("external merge"); what that cost was within the noise of a chunk at a million clients.
 _SEQSCAN_OFF = (
     "SELECT set_config('steward.alerts_seqscan', current_setting('enable_seqscan'), true),"
     " set_config('enable_seqscan', 'off', true),"

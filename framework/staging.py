@@ -390,10 +390,7 @@ def _feature_plan(programs: list[tuple[Rule, RuleProgram]], today: date) -> Feat
         _FEATURE_PLANS.clear()
     found: dict = {}
     for _rule, program in programs:
-        nodes = [branch.condition for branch in program.branches] + [node for _label, node in program.reported]
-        if program.deadline is not None:
-            nodes.append(program.deadline)
-        for node in nodes:
+        for node in _program_nodes(program):
             _top_aggregates(node, found)
     from .language.schema import schema
 
@@ -410,16 +407,30 @@ def _feature_plan(programs: list[tuple[Rule, RuleProgram]], today: date) -> Feat
 FIELD_SCOPES = ("facts", "property")
 
 
+def _program_nodes(program: RuleProgram) -> list:
+    """The top nodes of a rule: its branches' conditions, its reported values, its deadline."""
+    nodes = [branch.condition for branch in program.branches] + [node for _label, node in program.reported]
+    if program.deadline is not None:
+        nodes.append(program.deadline)
+    return nodes
+
+
+def _scope_model(scope: str):
+    """The model whose row a facts or home field is read from."""
+    from enrichment.models import ClientFacts
+
+    from .language.schema import schema
+
+    return ClientFacts if scope == "facts" else schema().collections["properties"].model
+
+
 def _outer_fields(programs) -> set[tuple[str, str]]:
     """(scope, name) of every facts and home field the rules read, and the two every finding carries."""
     from .language import typed as t
 
     fields = {("facts", "age"), ("facts", "household_type")}  # granulation (`selectors._matches_query`)
     for _rule, program in programs:
-        nodes = [branch.condition for branch in program.branches] + [node for _label, node in program.reported]
-        if program.deadline is not None:
-            nodes.append(program.deadline)
-        for node in nodes:
+        for node in _program_nodes(program):
             for item in t.walk(node):
                 if isinstance(item, t.FieldRef) and item.scope in FIELD_SCOPES:
                     fields.add((item.scope, item.name))
@@ -486,16 +497,13 @@ def _feature_insert(aggregates: dict, fields: set, today: date, hashlib) -> Feat
         on = f"c.{'household_id' if household else 'id'}"
         joins.append(f"LEFT JOIN ({sql}) AS g{index} ON g{index}.fw_key = {on}")
     if fields:
-        from enrichment.models import ClientFacts
-
         from .language.orm import field_column_key
 
-        facts_table = connection.ops.quote_name(ClientFacts._meta.db_table)
-        home_table = connection.ops.quote_name(schema().collections["properties"].model._meta.db_table)
+        facts_table = connection.ops.quote_name(_scope_model("facts")._meta.db_table)
+        home_table = connection.ops.quote_name(_scope_model("property")._meta.db_table)
         home = []
         for scope, name in sorted(fields):
-            model = ClientFacts if scope == "facts" else schema().collections["properties"].model
-            model_field = model._meta.get_field(name)
+            model_field = _scope_model(scope)._meta.get_field(name)
             column = f"{'f' if scope == 'facts' else 'h'}_{len(columns)}"
             columns[field_column_key(scope, name)] = (column, model_field.db_type(connection))
             quoted = connection.ops.quote_name(model_field.column)
@@ -579,13 +587,9 @@ def _feature_expressions(plan: FeaturePlan) -> dict:
     expressions = {}
     for k, (name, sql_type) in plan.columns.items():
         if k[0] == "field":  # a facts or home field: typed as the model's field
-            from enrichment.models import ClientFacts
-
-            from .language.schema import schema
-
             _field, scope, field_name = k
-            model = ClientFacts if scope == "facts" else schema().collections["properties"].model
-            expressions[k] = RawSQL(f"{plan.table}.{name}", [], output_field=model._meta.get_field(field_name))  # noqa: S611 - names of this module
+            field = _scope_model(scope)._meta.get_field(field_name)
+            expressions[k] = RawSQL(f"{plan.table}.{name}", [], output_field=field)  # noqa: S611 - names of this module
             continue
         value_type = {v: key for key, v in _SQL_TYPES.items()}.get(sql_type)
         field = output_field(value_type) if value_type is not None else _INTEGER
