@@ -15,9 +15,11 @@ than writing it.
 
 import contextlib
 import enum
+import gc
 import itertools
 import json
 import sqlite3
+from collections.abc import Iterator
 from functools import cache
 from types import SimpleNamespace
 
@@ -311,3 +313,33 @@ def rows_update(model: type[models.Model], rows: list[dict], field_names: list[s
         )
         cursor.execute(f"DROP TABLE {staging}")
     return len(rows)
+
+
+# The cyclic garbage collector's first threshold during bulk work (Python's default: 700).
+GC_GEN0_THRESHOLD = 20_000
+
+
+@contextlib.contextmanager
+def collector_relaxed() -> Iterator[None]:
+    """Let the cyclic garbage collector skip what was alive before, and run less often (a sync, a bulk load).
+
+    A sync's batch allocates hundreds of thousands of short-lived objects (dicts, tuples, rows) that
+    reference counting frees; yet every 700 allocations the collector ran, and every few hundred
+    runs it traversed every object of the process (Django, the models, the caches): measured, 29%
+    of the engine's CPU in a first sync, three quarters of it in those full passes. Objects alive
+    before are moved out of its reach (`gc.freeze`, undone afterwards) and it runs every
+    20,000 allocations; the few cycles a batch leaves are still collected, so memory stays bounded
+    by the batch. Where the process froze objects itself (a pre-fork server), only the threshold
+    changes.
+    """
+    thresholds = gc.get_threshold()
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.freeze()
+    gc.set_threshold(max(GC_GEN0_THRESHOLD, thresholds[0]), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if freezing:
+            gc.unfreeze()

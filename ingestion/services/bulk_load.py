@@ -11,9 +11,11 @@ and fuzzy match as usual.
 On PostgreSQL each batch is copied into a temporary staging table and applied with two set-based
 statements: an UPDATE of the clients this source loaded before whose values changed, and an INSERT
 of the new ones (the batch's known client ids are read first, so both join on the primary key). A
-client is known by (source key, record id), so loading the same rows again changes nothing. Clients
-that syncs have consolidated (they have source records) are left to the engine: there, precedence
-decides every field.
+client is known by (source key, record id), so loading the same rows again changes nothing; the
+first load of a source skips that read (the clients table has no index on the record id, so it is
+a scan per batch and lane) for the record ids it has not met yet. Clients that syncs have
+consolidated (they have source records) are left to the engine: there, precedence decides every
+field.
 
 Why not `INSERT ... ON CONFLICT`: it needs a unique index on (source, source_record_id), which
 the clients table does not have yet; with it, the two statements become one (see
@@ -21,6 +23,7 @@ docs/benchmarks.md). Elsewhere (SQLite) the same contract is kept with the ORM's
 """
 
 import itertools
+import operator
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,7 +37,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from clients.bulk import EqualsAny, copy_supported, copy_tuples
+from clients.bulk import EqualsAny, collector_relaxed, copy_supported, copy_tuples
 from clients.models import Client
 
 from ..models import SourceRecord
@@ -42,6 +45,10 @@ from ..targets import TARGETS
 from .recompute import search_text
 
 BATCH_SIZE = 50_000
+# A first load of a source skips the lookup of its known clients (a scan of the clients table per
+# batch and lane, without an index on the record id) while it remembers the record ids it wrote;
+# beyond this many it looks them up again, so a load's memory stays bounded.
+FRESH_IDS_KEPT = 2_000_000
 # Connections that load a batch's lanes side by side (PostgreSQL, when no transaction is open):
 # the database's index maintenance is the cost of a load, and each connection uses one core.
 PARALLEL_LANES = 2
@@ -99,31 +106,52 @@ def clients_bulk_load(
     now = now or timezone.now()
     report = BulkLoadReport()
     lanes = PARALLEL_LANES if copy_supported() and not connection.in_atomic_block else 1
-    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="bulk-load") if lanes > 1 else nullcontext() as pool:
+    # The record ids this load wrote, while the source had no clients before it (see FRESH_IDS_KEPT).
+    written: set[str] | None = set() if copy_supported() and _source_is_new(source_key) else None
+    # The caller's rows are alive before the load: the collector's full passes over them (and over
+    # Django) took about 0.1 s between some batches, a twentieth of a load of 200,000 rows.
+    pool_context = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="bulk-load") if lanes > 1 else nullcontext()
+    with collector_relaxed(), pool_context as pool:
         for batch in _batches(rows, batch_size):
             fields = _fields_of(batch)
+            record_ids = [row["record_id"] for row in batch]
+            # Nothing of this batch can be known: the source was new and the load has not met these ids.
+            lookup = written is None or not written.isdisjoint(record_ids)
             if pool is None:
-                parts = [_batch_load(source_key, team_id, batch, fields, now)]
+                parts = [_batch_load(source_key, team_id, batch, fields, now, lookup=lookup)]
             else:
-                parts = _lanes_load(pool, lanes, source_key, team_id, batch, fields, now)
+                parts = _lanes_load(pool, lanes, source_key, team_id, batch, fields, now, lookup=lookup)
             for created, updated in parts:
                 report.created += created
                 report.updated += updated
             report.rows += len(batch)
+            if written is not None:
+                written.update(record_ids)
+                if len(written) > FRESH_IDS_KEPT:
+                    written = None
         report.unchanged = report.rows - report.created - report.updated
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _batch_load(source_key: str, team_id: int, batch, fields: list[str], now: datetime) -> tuple[int, int]:
-    """One batch in one transaction: (created, updated)."""
+def _source_is_new(source_key: str) -> bool:
+    """True when no client came from this source yet (one scan of the clients table, once per load)."""
+    return not Client.objects.filter(source=source_key).exists()
+
+
+def _batch_load(
+    source_key: str, team_id: int, batch, fields: list[str], now: datetime, *, lookup: bool = True
+) -> tuple[int, int]:
+    """One batch in one transaction: (created, updated). `lookup=False`: none of its rows can be known."""
     with transaction.atomic():
         if copy_supported():
-            return _load_with_copy(source_key, team_id, batch, fields, now)
+            return _load_with_copy(source_key, team_id, batch, fields, now, lookup=lookup)
         return _load_with_orm(source_key, team_id, batch, fields, now)
 
 
-def _lanes_load(pool, lanes: int, source_key: str, team_id: int, batch, fields: list[str], now: datetime):
+def _lanes_load(
+    pool, lanes: int, source_key: str, team_id: int, batch, fields: list[str], now: datetime, *, lookup: bool = True
+):
     """A batch split into lanes by record id, each loaded by a connection of its own, side by side.
 
     PostgreSQL spends a load's time maintaining the clients' indexes, one core per connection: two
@@ -135,7 +163,7 @@ def _lanes_load(pool, lanes: int, source_key: str, team_id: int, batch, fields: 
     split: list[list] = [[] for _ in range(lanes)]
     for row in batch:
         split[zlib.crc32(row["record_id"].encode()) % lanes].append(row)
-    futures = [pool.submit(_lane_load, source_key, team_id, part, fields, now) for part in split if part]
+    futures = [pool.submit(_lane_load, source_key, team_id, part, fields, now, lookup) for part in split if part]
     results, failure = [], None
     for future in futures:
         try:
@@ -147,9 +175,9 @@ def _lanes_load(pool, lanes: int, source_key: str, team_id: int, batch, fields: 
     return results
 
 
-def _lane_load(source_key: str, team_id: int, part, fields: list[str], now: datetime) -> tuple[int, int]:
+def _lane_load(source_key: str, team_id: int, part, fields: list[str], now: datetime, lookup: bool) -> tuple[int, int]:
     try:
-        return _batch_load(source_key, team_id, part, fields, now)
+        return _batch_load(source_key, team_id, part, fields, now, lookup=lookup)
     finally:
         connection.close()  # this thread's own connection
 
@@ -193,13 +221,15 @@ def _existing_ids(source_key: str, record_ids: list[str]) -> dict[str, int]:
     )
 
 
-def _load_with_copy(source_key: str, team_id: int, batch, fields: list[str], now: datetime) -> tuple[int, int]:
+def _load_with_copy(
+    source_key: str, team_id: int, batch, fields: list[str], now: datetime, *, lookup: bool = True
+) -> tuple[int, int]:
     quote = connection.ops.quote_name
     table = quote(Client._meta.db_table)
     # Known clients carry their id into the staging table, so both statements below join on the
     # primary key: the planner never has to guess how many rows of this source there are (rows
     # loaded moments ago are not in its statistics yet, and a wrong guess made a reload quadratic).
-    existing = _existing_ids(source_key, [row["record_id"] for row in batch])
+    existing = _existing_ids(source_key, [row["record_id"] for row in batch]) if lookup else {}
     staged_columns = [
         Client._meta.get_field(name).column
         for name in ["id", *fields, "source_record_id", "source_changed_at", "search_name"]
@@ -207,18 +237,24 @@ def _load_with_copy(source_key: str, team_id: int, batch, fields: list[str], now
     staging = "steward_bulk_load"
     compared = [*fields, "source_changed_at"]
     defaults = [_DEFAULTS[name] for name in fields]
-    name_at = [fields.index(name) for name in ("first_name", "last_name_prefix", "last_name")]
+    first, prefix, last = (fields.index(name) for name in ("first_name", "last_name_prefix", "last_name"))
+
+    pick = operator.itemgetter(*fields)  # one C call for a row that has every field (most rows)
 
     def staged():  # tuples in staged_columns' order, built as they are copied
         for row in batch:
-            values = [row.get(name, default) for name, default in zip(fields, defaults, strict=True)]
+            try:
+                values = pick(row)
+            except KeyError:
+                values = tuple(row.get(name, default) for name, default in zip(fields, defaults, strict=True))
             changed_at = row.get("changed_at")
+            record_id = row["record_id"]
             yield (
-                existing.get(row["record_id"]),
+                existing.get(record_id),
                 *values,
-                row["record_id"],
+                record_id,
                 None if changed_at is None else changed_at.isoformat(),
-                search_text(" ".join(values[index] for index in name_at)),
+                search_text(f"{values[first]} {values[prefix]} {values[last]}"),
             )
 
     with connection.cursor() as cursor:

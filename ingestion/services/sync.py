@@ -12,7 +12,6 @@ are fetched over HTTP while the previous batch is written. Memory stays bounded 
 the pages fetched ahead, whatever the size of the source or of the book.
 """
 
-import gc
 import hashlib
 import json
 import logging
@@ -21,7 +20,6 @@ import threading
 import uuid
 from collections import defaultdict, namedtuple
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,7 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from clients.bulk import EqualsAny, rows_insert, rows_update
+from clients.bulk import EqualsAny, collector_relaxed, rows_insert, rows_update
 from clients.models import Client
 from clients.search import normalise_search_text
 from trust.privacy_bsn import source_values_for_hash, source_values_protect
@@ -744,41 +742,11 @@ def source_sync(*, source_id: int, trigger: str = SyncRun.Trigger.MANUAL, user=N
     return run
 
 
-# The cyclic garbage collector's first threshold while a sync runs (Python's default: 700).
-GC_GEN0_THRESHOLD = 20_000
-
-
-@contextmanager
-def _collector_relaxed() -> Iterator[None]:
-    """Let the cyclic garbage collector skip what was alive before the sync, and run less often.
-
-    A batch allocates hundreds of thousands of short-lived objects (dicts, tuples, rows) that
-    reference counting frees; yet every 700 allocations the collector ran, and every few hundred
-    runs it traversed every object of the process (Django, the models, the caches): measured, 29%
-    of the engine's CPU in a first sync, three quarters of it in those full passes. Objects alive
-    before the sync are moved out of its reach (`gc.freeze`, undone afterwards) and it runs every
-    20,000 allocations; the few cycles a batch leaves are still collected, so memory stays bounded
-    by the batch. Where the process froze objects itself (a pre-fork server), only the threshold
-    changes.
-    """
-    thresholds = gc.get_threshold()
-    freezing = gc.get_freeze_count() == 0
-    if freezing:
-        gc.freeze()
-    gc.set_threshold(max(GC_GEN0_THRESHOLD, thresholds[0]), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        if freezing:
-            gc.unfreeze()
-
-
 def _pages_sync(
     *, source: Source, run: SyncRun, pages: Iterator[Page], rules: list[MappingRule], checkpoint=None
 ) -> None:
     """Apply the pages in batches of about RECORDS_PER_BATCH records, each checkpointed."""
-    with _collector_relaxed():
+    with collector_relaxed():
         _pages_sync_batched(source=source, run=run, pages=pages, rules=rules, checkpoint=checkpoint)
 
 

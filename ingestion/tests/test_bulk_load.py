@@ -91,6 +91,33 @@ def test_rows_are_loaded_in_batches_and_each_batch_commits_on_its_own(team):
     assert Client.objects.filter(source="backoffice").count() == 7
 
 
+def test_a_first_load_that_meets_a_record_id_again_in_a_later_batch_updates_that_client(team):
+    # The first load of a source does not look its rows up (nothing can be known yet), except where
+    # an earlier batch of the same load wrote the record id.
+    book = [*rows(5), {**rows(2)[1], "city": "Zwolle"}]
+    report = load(team, book, batch_size=3)
+    assert (report.rows, report.created, report.updated) == (6, 5, 1)
+    assert Client.objects.filter(source="backoffice").count() == 5
+    assert Client.objects.get(source_record_id="BO-1").city == "Zwolle"
+
+
+def test_only_a_source_that_loaded_before_has_its_rows_looked_up_per_batch(team):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the COPY path's lookup; the ORM path reads each batch's known clients")
+
+    def lookups(book):
+        with CaptureQueriesContext(connection) as queries:
+            load(team, book, batch_size=3)
+        return sum('"source_record_id"' in query["sql"] and "SELECT" in query["sql"][:10] for query in queries)
+
+    assert lookups(rows(7)) == 0  # three batches of a new source: the table is not read per batch
+    assert lookups(rows(7, city="Zwolle")) == 3  # loaded before: each batch finds its clients
+    assert Client.objects.filter(source="backoffice", city="Zwolle").count() == 7
+
+
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_postgresql_loads_each_batch_in_lanes_side_by_side(team):
     from django.db import connection
@@ -105,6 +132,16 @@ def test_outside_a_transaction_postgresql_loads_each_batch_in_lanes_side_by_side
     assert (again.rows, again.created, again.updated, again.unchanged) == (10, 0, 1, 9)
     assert Client.objects.filter(source="backoffice").count() == 9
     assert Client.objects.get(source_record_id="BO-0").city == "Amersfoort"
+
+
+def test_a_load_leaves_the_garbage_collector_as_it_found_it(team):
+    import gc
+
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    load(team, rows(3))
+    with pytest.raises(BulkLoadError):
+        load(team, rows(1) + rows(1))
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
 
 
 @pytest.mark.parametrize(

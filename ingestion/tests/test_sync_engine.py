@@ -253,7 +253,7 @@ def test_two_records_of_one_person_in_one_batch_become_one_client(team):
 
 
 def test_a_sync_leaves_the_garbage_collector_as_it_found_it(crm, crm_server):
-    # The engine relaxes the cyclic collector while it runs (see sync._collector_relaxed); a worker
+    # The engine relaxes the cyclic collector while it runs (see clients.bulk.collector_relaxed); a worker
     # process runs other tasks afterwards, so thresholds and frozen objects must be restored, also
     # when the run fails.
     before = (gc.get_threshold(), gc.get_freeze_count())
