@@ -15,7 +15,13 @@ from django.utils.module_loading import import_string
 
 from clients.models import Client
 from framework.selectors import RuleResult, framework_evaluate, framework_version_active
-from framework.staging import findings_stage, staging_supported, version_active_fingerprinted, version_programs
+from framework.staging import (
+    findings_message_sql,
+    findings_stage,
+    staging_supported,
+    version_active_fingerprinted,
+    version_programs,
+)
 
 from .models import Alert
 from .services import Finding, ReconcileCounts, alerts_reconcile, alerts_reconcile_staged
@@ -142,13 +148,15 @@ def _framework_run_staged(
     rule_keys = {rule.pk: rule.key for rule, _program in programs}
     ids = sorted(client_ids)
     whole_range = id_range is not None and len(ids) <= CHUNK_SIZE
+    # A chunk by range is staged without messages (framework.staging): the reconcile makes them.
+    message_sql = findings_message_sql(programs) if whole_range else None
     for offset in range(0, len(ids), CHUNK_SIZE):
         chunk_ids = ids[offset : offset + CHUNK_SIZE]
         started_at = timezone.now()
         scope = {"client_id_range": id_range} if whole_range else {"client_ids": chunk_ids}
         with transaction.atomic():
             findings_stage(programs=programs, today=today, **scope)
-            counts = alerts_reconcile_staged(rule_keys=rule_keys, today=today, **scope)
+            counts = alerts_reconcile_staged(rule_keys=rule_keys, today=today, message_sql=message_sql, **scope)
             for path in settings.STEWARD_AFTER_FRAMEWORK_RUN:
                 import_string(path)(
                     version=version, client_ids=set(chunk_ids), id_range=id_range, counts=counts, started_at=started_at

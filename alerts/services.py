@@ -340,6 +340,7 @@ def alerts_reconcile_staged(
     client_ids=None,
     now: datetime | None = None,
     today: date | None = None,
+    message_sql: tuple[str, tuple] | None = None,
 ) -> ReconcileCounts:
     """`alerts_reconcile` for findings already in the staging table (framework.staging), in SQL.
 
@@ -351,7 +352,9 @@ def alerts_reconcile_staged(
     called once per distinct place, not per alert) and gets its event; a live alert of a current
     client in scope without a finding is resolved, with its event. `rule_keys` names the rules by id
     for the counts. The scope is every current client with an id in `client_id_range` [start, stop)
-    or in `client_ids`.
+    or in `client_ids`. `message_sql` (`framework.staging.findings_message_sql`, SQL over the staged
+    finding `s`): the findings were staged without their messages, which are made here for the
+    alerts opened or rewritten only.
     """
     from framework.selectors import age_band_sql
     from framework.staging import STAGING_TABLE, statements_run
@@ -372,6 +375,7 @@ def alerts_reconcile_staged(
         scope_sql, scope_params, current_sql = "a.client_id = ANY(%s)", [sorted(client_ids)], ""
     alert, event, alert_type = Alert._meta.db_table, AlertEvent._meta.db_table, AlertType._meta.db_table
     client = Client._meta.db_table
+    message, message_params = message_sql if message_sql is not None else ("s.message", ())
 
     few = client_id_range is None
     dismissal_since = now - DISMISSAL_PERIOD
@@ -466,7 +470,7 @@ def alerts_reconcile_staged(
 
         # Kept alerts whose values moved on.
         update = (
-            f"""UPDATE {alert} a SET segment = s.segment, due_date = s.due_date, message = s.message,
+            f"""UPDATE {alert} a SET segment = s.segment, due_date = s.due_date, message = {message},
                 "values" = s."values", explanation = '[]', granulation = s.granulation,
                 values_fingerprint = s.fingerprint, rule_id = s.rule_id, rule_version_id = s.rule_version_id,
                 updated_at = %s
@@ -477,7 +481,7 @@ def alerts_reconcile_staged(
                      OR a.due_date IS DISTINCT FROM s.due_date OR a."values" <> s."values"
                      OR a.rule_version_id IS DISTINCT FROM s.rule_version_id)
             RETURNING a.id""",  # noqa: S608
-            [now],
+            [*message_params, now],
         )
         # New alerts, placed on the canvas (below), and their events.
         new_sql = "FROM fw_stage s WHERE NOT s.live AND NOT s.suppressed"
@@ -486,7 +490,7 @@ def alerts_reconcile_staged(
                 INSERT INTO {alert} (alert_type_id, segment, client_id, team_id, rule_id, rule_version_id, message,
                     "values", explanation, granulation, values_fingerprint, due_date, priority, quadrant, status,
                     snoozed_until, status_reason, assigned_to_id, opened_at, updated_at, closed_at)
-                SELECT s.alert_type_id, s.segment, s.client_id, s.team_id, s.rule_id, s.rule_version_id, s.message,
+                SELECT s.alert_type_id, s.segment, s.client_id, s.team_id, s.rule_id, s.rule_version_id, {message},
                     s."values", '[]', s.granulation, s.fingerprint, s.due_date, COALESCE(p.priority, 0),
                     COALESCE(p.quadrant, %s), 'open', NULL, '', s.advisor_id, %s, %s, NULL
                 FROM (SELECT s.* {new_sql}) s
@@ -499,7 +503,7 @@ def alerts_reconcile_staged(
                 SELECT id, %s, NULL, '', 'open', %s FROM opened
             )
             SELECT rule_id, count(*) FROM opened GROUP BY rule_id""",  # noqa: S608
-            [Quadrant.UNPLACED, now, now, now, str(_("Raised by the framework."))],
+            [*message_params, Quadrant.UNPLACED, now, now, now, str(_("Raised by the framework."))],
         )
         # Live alerts of current clients in scope that no finding asks for: resolved. (With nothing
         # staged, every live alert of the scope.)
