@@ -129,12 +129,20 @@ class FaultScript(FaultScriptHooks):
             body = transform(self.pages_served + 1, body)
         return Response(response.status, body, response.headers, response.content_type)
 
-    def served(self, server: FakeServer, request: RecordedRequest, response: Response) -> None:
+    def serving(self, request: RecordedRequest, response: Response) -> int | None:
+        # Counted before the page goes out: once the client has it, it asks for the next page, and
+        # that request must already see this one counted, or its number (and its faults) is skipped.
         if not self.is_page(request) or response.status != 200:
-            return
+            return None
         with self._lock:
             self.pages_served += 1
-            actions = self._after.pop(self.pages_served, [])
+            return self.pages_served
+
+    def served(self, server: FakeServer, request: RecordedRequest, response: Response, number: int | None) -> None:
+        if number is None:
+            return
+        with self._lock:
+            actions = self._after.pop(number, [])
         for action in actions:
             action(server)
 

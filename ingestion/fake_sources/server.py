@@ -96,7 +96,12 @@ class FaultScriptHooks:
     def transform(self, request: RecordedRequest, response: Response) -> Response:
         return response
 
-    def served(self, server: FakeServer, request: RecordedRequest, response: Response) -> None:
+    def serving(self, request: RecordedRequest, response: Response) -> int | None:
+        """Called before the answer goes out (the client may ask again before `served` is called)."""
+        return None
+
+    def served(self, server: FakeServer, request: RecordedRequest, response: Response, number: int | None) -> None:
+        """Called after the answer went out; `number` is what `serving` returned."""
         return None
 
 
@@ -277,11 +282,13 @@ class FakeServer:
             self._send(handler, self.rate_limited(self.rate_limit.retry_after if self.rate_limit else None))
         else:
             response = self._safe_handle(request)
+            number = None
             if self.script is not None:
                 response = self.script.transform(request, response)
+                number = self.script.serving(request, response)
             self._send(handler, response)
             if self.script is not None:
-                self.script.served(self, request, response)
+                self.script.served(self, request, response, number)
 
     def _safe_handle(self, request: RecordedRequest) -> Response:
         try:
@@ -308,11 +315,13 @@ class FakeServer:
             if self._stopping.wait(fault.seconds):
                 return
             response = self._safe_handle(request)
-            if self.script is not None:
-                response = self.script.transform(request, response)
-            self._send(handler, response)
+            number = None
             if self.script is not None:  # a slow page is still a page served
-                self.script.served(self, request, response)
+                response = self.script.transform(request, response)
+                number = self.script.serving(request, response)
+            self._send(handler, response)
+            if self.script is not None:
+                self.script.served(self, request, response, number)
         elif fault.kind == "truncated":
             handler.send_response(200)
             handler.send_header("Content-Type", "application/json")

@@ -299,3 +299,33 @@ def test_matching_does_not_depend_on_where_batches_fall(team, monkeypatch):
             assert sync(source).status == SyncRun.Status.SUCCEEDED
         clients_made.append(SourceRecord.objects.values("client").distinct().count())
     assert clients_made[0] == clients_made[1]
+
+
+def test_a_page_asked_for_right_after_the_last_one_arrived_gets_its_own_scripted_fault(monkeypatch):
+    # A client that has a page asks for the next one at once, perhaps on a new connection while the
+    # server's thread is still finishing the last: the page must already count as served then, or
+    # the next request takes its number and the faults scripted for the page after it are skipped.
+    import httpx
+
+    from ingestion.fake_sources.hubspot import TEST_TOKEN
+    from ingestion.fake_sources.server import FakeServer
+
+    fake = FakeHubSpot(dutch_contacts(3, seed=3))
+    FaultScript(seed=3).attach(fake).at_page(2, Fault.status_code(401))
+    url, headers = "/crm/v3/objects/contacts?limit=1", {"Authorization": f"Bearer {TEST_TOKEN}"}
+    second, asked = [], threading.Event()
+    send = FakeServer._send
+
+    def send_then_ask_for_the_next_page(server, handler, response):
+        send(server, handler, response)
+        if not asked.is_set():  # the first page is out, and its thread has not finished
+            try:
+                second.append(httpx.get(f"{base_url}{url}&after=2", headers=headers).status_code)
+            finally:
+                asked.set()
+
+    monkeypatch.setattr(FakeServer, "_send", send_then_ask_for_the_next_page)
+    with running(fake) as base_url:
+        first = httpx.get(f"{base_url}{url}", headers=headers)
+        assert asked.wait(timeout=10)
+    assert (first.status_code, second) == (200, [401])
