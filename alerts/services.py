@@ -297,7 +297,7 @@ def alerts_reconcile(
 
 _STAGE_COLUMNS = """client_id bigint, alert_type_id bigint, rule_id bigint, rule_version_id bigint, segment text,
     "values" jsonb, fingerprint text, message text, due_date date, team_id bigint, advisor_id bigint,
-    granulation jsonb, live boolean, suppressed boolean, PRIMARY KEY (client_id, alert_type_id)"""
+    granulation jsonb, live boolean, changed boolean, suppressed boolean, PRIMARY KEY (client_id, alert_type_id)"""
 # The distinct places of the new alerts, as the canvas's hook gave them.
 _PLACE_COLUMNS = "alert_type_id bigint, segment text, granulation jsonb, due_date date, priority integer, quadrant text"
 
@@ -311,6 +311,13 @@ def staged_table_reset_sql(name: str, columns: str, *, few: bool = False) -> lis
 
 
 _LIVE_SQL = "('open', 'in_progress', 'snoozed')"  # Alert.LIVE_STATUSES, as SQL
+# A live alert `a` that its finding `s` (a staged row; `x` while staging) rewrites: its fingerprint,
+# segment, due date, values or rule version moved on. Found while staging, where the alert is read
+# anyway, so a night with nothing changed runs no UPDATE at all.
+_CHANGED_SQL = (
+    "a.values_fingerprint <> {s}.fingerprint OR a.segment <> {s}.segment OR a.due_date IS DISTINCT FROM {s}.due_date"
+    ' OR a."values" <> {s}."values" OR a.rule_version_id IS DISTINCT FROM {s}.rule_version_id'
+)
 
 # Sequential scans off for this transaction's next statements, and back to what they were (kept in
 # a setting of our own, so putting it back needs no round trip of its own).
@@ -399,8 +406,7 @@ def alerts_reconcile_staged(
         SELECT y.*, NOT y.live AND EXISTS (SELECT 1 FROM {alert} d WHERE d.client_id = y.client_id
             AND d.alert_type_id = y.alert_type_id AND d.status = 'dismissed' AND d.closed_at >= %s
             AND d.values_fingerprint = y.fingerprint)
-        FROM (SELECT x.*, EXISTS (SELECT 1 FROM {alert} a WHERE a.client_id = x.client_id
-            AND a.alert_type_id = x.alert_type_id AND a.status IN {_LIVE_SQL}) AS live
+        FROM (SELECT x.*, a.id IS NOT NULL AS live, a.id IS NOT NULL AND ({_CHANGED_SQL.format(s="x")}) AS changed
         FROM (SELECT DISTINCT ON (f.client_id, t.id)
             f.client_id, t.id AS alert_type_id, f.rule_id, f.rule_version_id, f.segment, f."values",
             f.fingerprint, f.message, f.due_date, c.team_id, c.advisor_id,
@@ -415,7 +421,11 @@ def alerts_reconcile_staged(
         FROM {STAGING_TABLE} f
         JOIN {alert_type} t ON t.key = f.alert_type
         {client_join}
-        ORDER BY f.client_id, t.id, f.position) x OFFSET 0) y""",  # noqa: S608 - table names of models and constants
+        ORDER BY f.client_id, t.id, f.position) x
+        LEFT JOIN LATERAL (SELECT a.id, a.values_fingerprint, a.segment, a.due_date, a."values", a.rule_version_id
+            FROM {alert} a WHERE a.client_id = x.client_id AND a.alert_type_id = x.alert_type_id
+            AND a.status IN {_LIVE_SQL}) a ON true
+        OFFSET 0) y""",  # noqa: S608 - table names of models and constants
         [dismissal_since, today, *([] if few else client_id_range)],
     )
     # The alerts are read by index, always: they are millions, a chunk's are thousands. A plan made
@@ -426,7 +436,7 @@ def alerts_reconcile_staged(
         *staged_table_reset_sql("fw_stage", _STAGE_COLUMNS, few=few),
         _SEQSCAN_OFF,
         stage,
-        "SELECT rule_id, live, suppressed, count(*) FROM fw_stage GROUP BY 1, 2, 3",
+        "SELECT rule_id, live, suppressed, count(*), count(*) FILTER (WHERE changed) FROM fw_stage GROUP BY 1, 2, 3",
     ]
 
     with connection.cursor() as cursor:
@@ -455,12 +465,13 @@ def alerts_reconcile_staged(
                 ]
             )
             results = statements_run(cursor, staged)
-        staged_rows = sum(count for *_group, count in results[-1])
+        staged_rows = sum(count for _rule, _live, _suppressed, count, _changed in results[-1])
+        changed = sum(changed for *_group, changed in results[-1])
         if staged_rows > 1000:  # estimates for the joins below; costs more than it saves when small
             cursor.execute("ANALYZE fw_stage (client_id, alert_type_id)")
         # What is live now: kept (and changed), or new.
         waiting = Counter()
-        for rule_id, live, suppressed, count in results[-1]:
+        for rule_id, live, suppressed, count, _changed in results[-1]:
             if live:
                 counts.tally(rule_keys.get(rule_id, ""), "kept", count)
             elif suppressed:
@@ -475,11 +486,8 @@ def alerts_reconcile_staged(
                 values_fingerprint = s.fingerprint, rule_id = s.rule_id, rule_version_id = s.rule_version_id,
                 updated_at = %s
             FROM fw_stage s
-            WHERE s.live AND a.client_id = s.client_id AND a.alert_type_id = s.alert_type_id
-                AND a.status IN {_LIVE_SQL}
-                AND (a.values_fingerprint <> s.fingerprint OR a.segment <> s.segment
-                     OR a.due_date IS DISTINCT FROM s.due_date OR a."values" <> s."values"
-                     OR a.rule_version_id IS DISTINCT FROM s.rule_version_id)
+            WHERE s.changed AND a.client_id = s.client_id AND a.alert_type_id = s.alert_type_id
+                AND a.status IN {_LIVE_SQL} AND ({_CHANGED_SQL.format(s="s")})
             RETURNING a.id""",  # noqa: S608
             [*message_params, now],
         )
@@ -535,7 +543,7 @@ def alerts_reconcile_staged(
 
         # In as few round trips as may be: the canvas's hook (Python, with queries of its own, under
         # the usual planner settings) comes between the update and the new alerts when there are any.
-        batch = [update] if counts.kept else []
+        batch = [update] if changed else []
         if waiting.total():
             batch += staged_table_reset_sql("fw_place", _PLACE_COLUMNS, few=few)
         if settings.STEWARD_ALERTS_PLACE_NEW and waiting.total():
@@ -564,7 +572,7 @@ def alerts_reconcile_staged(
             )  # fmt: skip
             if len(places) > 1000:
                 cursor.execute("ANALYZE fw_place")
-            updated_ids = [row[0] for row in results[0]] if counts.kept else []
+            updated_ids = [row[0] for row in results[0]] if changed else []
             batch = [_SEQSCAN_OFF]
         else:
             updated_ids = None
@@ -572,7 +580,7 @@ def alerts_reconcile_staged(
             batch.append(insert)
         results = statements_run(cursor, [*batch, close, _SEQSCAN_RESTORE])
         if updated_ids is None:
-            updated_ids = [row[0] for row in results[0]] if counts.kept else []
+            updated_ids = [row[0] for row in results[0]] if changed else []
         counts.updated = len(updated_ids)
         if waiting.total():
             for rule_id, count in results[-3]:
