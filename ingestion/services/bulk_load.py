@@ -69,6 +69,10 @@ class BulkLoadReport:
     unchanged: int = 0  # the same values again, or a client that syncs consolidate
     seconds: float = 0.0
 
+    def add(self, created: int, updated: int) -> None:
+        self.created += created
+        self.updated += updated
+
 
 def client_row_from_values(*, record_id: str, values: Mapping[str, Any], changed_at: datetime | None = None) -> dict:
     """A loadable row from mapped values ({"client.first_name": "Sanne", ...}, as `map_record` returns).
@@ -99,8 +103,8 @@ def clients_bulk_load(
     "changed_at" (when it last changed there), and client fields by name (LOADABLE_FIELDS), with
     valid Python values (validate first, e.g. with the file import's preview). New clients join
     `team_id`. A row the database refuses fails its batch (with the database's error); earlier
-    batches stay. On PostgreSQL, called outside a transaction, each batch is loaded in
-    PARALLEL_LANES lanes side by side, each a transaction of its own (see `_lanes_load`).
+    batches stay. On PostgreSQL, called outside a transaction, the rows are loaded in PARALLEL_LANES
+    lanes side by side, each batch's part a transaction of its own (see `_Lanes`).
     """
     started = time.perf_counter()
     now = now or timezone.now()
@@ -110,26 +114,22 @@ def clients_bulk_load(
     written: set[str] | None = set() if copy_supported() and _source_is_new(source_key) else None
     # The caller's rows are alive before the load: the collector's full passes over them (and over
     # Django) took about 0.1 s between some batches, a twentieth of a load of 200,000 rows.
-    pool_context = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="bulk-load") if lanes > 1 else nullcontext()
-    with collector_relaxed(), pool_context as pool:
+    with collector_relaxed(), _Lanes(lanes, report) if lanes > 1 else nullcontext() as pool:
         for batch in _batches(rows, batch_size):
             fields = _fields_of(batch)
             record_ids = [row["record_id"] for row in batch]
             # Nothing of this batch can be known: the source was new and the load has not met these ids.
             lookup = written is None or not written.isdisjoint(record_ids)
             if pool is None:
-                parts = [_batch_load(source_key, team_id, batch, fields, now, lookup=lookup)]
+                report.add(*_batch_load(source_key, team_id, batch, fields, now, lookup=lookup))
             else:
-                parts = _lanes_load(pool, lanes, source_key, team_id, batch, fields, now, lookup=lookup)
-            for created, updated in parts:
-                report.created += created
-                report.updated += updated
+                pool.submit(batch, source_key, team_id, fields, now, lookup)
             report.rows += len(batch)
             if written is not None:
                 written.update(record_ids)
                 if len(written) > FRESH_IDS_KEPT:
                     written = None
-        report.unchanged = report.rows - report.created - report.updated
+    report.unchanged = report.rows - report.created - report.updated
     report.seconds = time.perf_counter() - started
     return report
 
@@ -149,37 +149,71 @@ def _batch_load(
         return _load_with_orm(source_key, team_id, batch, fields, now)
 
 
-def _lanes_load(
-    pool, lanes: int, source_key: str, team_id: int, batch, fields: list[str], now: datetime, *, lookup: bool = True
-):
-    """A batch split into lanes by record id, each loaded by a connection of its own, side by side.
+class _Lanes:
+    """Batches split into lanes by record id, each lane a thread with a connection of its own that
+    loads its parts in order, side by side with the others.
 
     PostgreSQL spends a load's time maintaining the clients' indexes, one core per connection: two
-    lanes use two. A record id always falls in the same lane and the next batch starts when every
-    lane of this one has committed, so rows of one client are still applied in their order and two
-    lanes never write the same client. A lane the database refuses fails alone (its part of the
-    batch); the others commit.
+    lanes use two. A record id always falls in the same lane, and a lane loads its parts in the order
+    of the batches, so rows of one client are applied in their order and two lanes never write the
+    same client. The lanes do not wait for each other at the end of a batch: while one copies its next
+    part (Python), the other's INSERT keeps the database busy. At most the batch before the newest is
+    still loading (memory: two batches). A part the database refuses fails alone, and the load stops
+    with its error at the next batch: the lanes' parts that had started are committed, the rest are
+    not started.
     """
-    split: list[list] = [[] for _ in range(lanes)]
-    for row in batch:
-        split[zlib.crc32(row["record_id"].encode()) % lanes].append(row)
-    futures = [pool.submit(_lane_load, source_key, team_id, part, fields, now, lookup) for part in split if part]
-    results, failure = [], None
-    for future in futures:
+
+    def __init__(self, lanes: int, report: BulkLoadReport):
+        self.lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bulk-load-{n}") for n in range(lanes)]
+        self.report = report
+        self.loading: list = []  # the futures of the batch before the newest
+        self.newest: list = []
+
+    def __enter__(self):
+        return self
+
+    def submit(self, batch, source_key: str, team_id: int, fields: list[str], now: datetime, lookup: bool) -> None:
+        split: list[list] = [[] for _ in self.lanes]
+        for row in batch:
+            split[zlib.crc32(row["record_id"].encode()) % len(self.lanes)].append(row)
+        self.loading, self.newest = (
+            self.newest,
+            [
+                lane.submit(_batch_load, source_key, team_id, part, fields, now, lookup=lookup)
+                for lane, part in zip(self.lanes, split, strict=True)
+                if part
+            ],
+        )
+        self._collect(self.loading)
+
+    def _collect(self, futures: list) -> None:
+        failure = None
+        for future in futures:
+            try:
+                self.report.add(*future.result())
+            except Exception as error:  # every lane's part has finished before the first failure is raised
+                failure = failure or error
+        futures.clear()
+        if failure is not None:
+            raise failure
+
+    def __exit__(self, kind, error, traceback):
         try:
-            results.append(future.result())
-        except Exception as error:  # every lane has finished before the first failure is raised
-            failure = failure or error
-    if failure is not None:
-        raise failure
-    return results
+            if kind is None:
+                self._collect(self.loading)
+                self._collect(self.newest)
+        finally:
+            for future in (*self.loading, *self.newest):
+                future.cancel()  # not started yet: the load has failed
+            for lane in self.lanes:
+                lane.submit(_connection_close)
+                lane.shutdown(wait=True)
+        return False
 
 
-def _lane_load(source_key: str, team_id: int, part, fields: list[str], now: datetime, lookup: bool) -> tuple[int, int]:
-    try:
-        return _batch_load(source_key, team_id, part, fields, now, lookup=lookup)
-    finally:
-        connection.close()  # this thread's own connection
+def _connection_close() -> None:
+    """Close this thread's own connection (`connection` is looked up in the thread that calls it)."""
+    connection.close()
 
 
 def _batches(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:

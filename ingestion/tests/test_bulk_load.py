@@ -91,6 +91,25 @@ def test_rows_are_loaded_in_batches_and_each_batch_commits_on_its_own(team):
     assert Client.objects.filter(source="backoffice").count() == 7
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_row_the_database_refuses_stops_the_load_and_the_batches_before_it_stay(team):
+    from django.db import DatabaseError, connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the lanes are PostgreSQL's (COPY)")
+    book = rows(9)
+    book[4]["postcode"] = "3511 ABCDEFG"  # longer than the column: PostgreSQL refuses the batch's part
+    with pytest.raises(DatabaseError):
+        load(team, book, batch_size=3)
+    loaded = set(Client.objects.filter(source="backoffice").values_list("source_record_id", flat=True))
+    assert {"BO-0", "BO-1", "BO-2"} <= loaded  # the first batch
+    assert "BO-4" not in loaded
+    # Nothing is left half-open: the same rows, mended, load in full, each client once.
+    book[4]["postcode"] = "3511 AB"
+    load(team, book, batch_size=3)
+    assert Client.objects.filter(source="backoffice").count() == 9
+
+
 def test_a_first_load_that_meets_a_record_id_again_in_a_later_batch_updates_that_client(team):
     # The first load of a source does not look its rows up (nothing can be known yet), except where
     # an earlier batch of the same load wrote the record id.
@@ -132,6 +151,11 @@ def test_outside_a_transaction_postgresql_loads_each_batch_in_lanes_side_by_side
     assert (again.rows, again.created, again.updated, again.unchanged) == (10, 0, 1, 9)
     assert Client.objects.filter(source="backoffice").count() == 9
     assert Client.objects.get(source_record_id="BO-0").city == "Amersfoort"
+    with connection.cursor() as cursor:  # each lane closed its own connection
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] == 0
 
 
 def test_a_load_leaves_the_garbage_collector_as_it_found_it(team):
