@@ -311,12 +311,12 @@ def staged_table_reset_sql(name: str, columns: str, *, few: bool = False) -> lis
 
 
 _LIVE_SQL = "('open', 'in_progress', 'snoozed')"  # Alert.LIVE_STATUSES, as SQL
-# A live alert `a` that its finding `s` (a staged row; `x` while staging) rewrites: its fingerprint,
-# segment, due date, values or rule version moved on. Found while staging, where the alert is read
-# anyway, so a night with nothing changed runs no UPDATE at all.
+# A live alert `a` that its finding `x` rewrites: its fingerprint, segment, due date, values or rule
+# version moved on. Found while staging, where the alert is read anyway, so a night with nothing
+# changed runs no UPDATE at all.
 _CHANGED_SQL = (
-    "a.values_fingerprint <> {s}.fingerprint OR a.segment <> {s}.segment OR a.due_date IS DISTINCT FROM {s}.due_date"
-    ' OR a."values" <> {s}."values" OR a.rule_version_id IS DISTINCT FROM {s}.rule_version_id'
+    "a.values_fingerprint <> x.fingerprint OR a.segment <> x.segment OR a.due_date IS DISTINCT FROM x.due_date"
+    ' OR a."values" <> x."values" OR a.rule_version_id IS DISTINCT FROM x.rule_version_id'
 )
 
 # Sequential scans off for this transaction's next statements, and back to what they were (kept in
@@ -406,7 +406,7 @@ def alerts_reconcile_staged(
         SELECT y.*, NOT y.live AND EXISTS (SELECT 1 FROM {alert} d WHERE d.client_id = y.client_id
             AND d.alert_type_id = y.alert_type_id AND d.status = 'dismissed' AND d.closed_at >= %s
             AND d.values_fingerprint = y.fingerprint)
-        FROM (SELECT x.*, a.id IS NOT NULL AS live, a.id IS NOT NULL AND ({_CHANGED_SQL.format(s="x")}) AS changed
+        FROM (SELECT x.*, a.id IS NOT NULL AS live, a.id IS NOT NULL AND ({_CHANGED_SQL}) AS changed
         FROM (SELECT DISTINCT ON (f.client_id, t.id)
             f.client_id, t.id AS alert_type_id, f.rule_id, f.rule_version_id, f.segment, f."values",
             f.fingerprint, f.message, f.due_date, c.team_id, c.advisor_id,
@@ -487,7 +487,7 @@ def alerts_reconcile_staged(
                 updated_at = %s
             FROM fw_stage s
             WHERE s.changed AND a.client_id = s.client_id AND a.alert_type_id = s.alert_type_id
-                AND a.status IN {_LIVE_SQL} AND ({_CHANGED_SQL.format(s="s")})
+                AND a.status IN {_LIVE_SQL}
             RETURNING a.id""",  # noqa: S608
             [*message_params, now],
         )

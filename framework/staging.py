@@ -305,23 +305,23 @@ _COMPILED: dict = {}  # (rule pk, definition, day, language, by range, position,
 _FROM_JSON = {Type.NUMBER: "numeric", Type.DATE: "date", Type.BOOL: "boolean"}
 
 
-def findings_message_sql(programs: list[tuple[Rule, RuleProgram]], alias: str = "s") -> tuple[str, tuple]:
-    """The message of a staged finding, in SQL over its rule id and its values (`{alias}."values"`),
+def findings_message_sql(programs: list[tuple[Rule, RuleProgram]]) -> tuple[str, tuple]:
+    """The message of a staged finding `s`, in SQL over its rule id and its values (`s."values"`),
     in the active language: what the rules' own statement writes for a few clients, for a chunk's
     findings written only where an alert is opened or rewritten. Kept per rules and language."""
-    key = (tuple(_rule_key(rule) for rule, _program in programs), get_language(), alias)
+    key = (tuple(_rule_key(rule) for rule, _program in programs), get_language())
     cached = _MESSAGES.get(key)
     if cached is None:
         if len(_MESSAGES) > 64:
             _MESSAGES.clear()
-        cached = _MESSAGES[key] = _findings_message_sql(programs, alias)
+        cached = _MESSAGES[key] = _findings_message_sql(programs)
     return cached
 
 
 _MESSAGES: dict = {}
 
 
-def _findings_message_sql(programs, alias: str) -> tuple[str, tuple]:
+def _findings_message_sql(programs) -> tuple[str, tuple]:
     fmt = _language_formats(get_language())
     params: list = []
     branches = []
@@ -332,13 +332,13 @@ def _findings_message_sql(programs, alias: str) -> tuple[str, tuple]:
             # is safe as a literal; the others are never read.
             if not label.isidentifier():
                 continue
-            text = f"({alias}.\"values\" ->> '{label}')"
+            text = f"(s.\"values\" ->> '{label}')"
             cast = _FROM_JSON.get(node.type)
             columns[label] = (f"CAST({text} AS {cast})" if cast else text, node.type)
         branches.append(f"WHEN {int(rule.pk)} THEN {_message_sql(program, columns, fmt, params)}")
     if not branches:
         return "''", ()
-    return f"(CASE {alias}.rule_id {' '.join(branches)} ELSE '' END)", tuple(params)
+    return f"(CASE s.rule_id {' '.join(branches)} ELSE '' END)", tuple(params)
 
 
 # --- Collection aggregates, set-based per chunk ---------------------------------------------------

@@ -281,14 +281,18 @@ class FakeServer:
         elif limited:
             self._send(handler, self.rate_limited(self.rate_limit.retry_after if self.rate_limit else None))
         else:
-            response = self._safe_handle(request)
-            number = None
-            if self.script is not None:
-                response = self.script.transform(request, response)
-                number = self.script.serving(request, response)
-            self._send(handler, response)
-            if self.script is not None:
-                self.script.served(self, request, response, number)
+            self._serve(handler, request)
+
+    def _serve(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
+        """Answer as the fake does, with the script's say before and after the answer goes out."""
+        response = self._safe_handle(request)
+        number = None
+        if self.script is not None:
+            response = self.script.transform(request, response)
+            number = self.script.serving(request, response)
+        self._send(handler, response)
+        if self.script is not None:
+            self.script.served(self, request, response, number)
 
     def _safe_handle(self, request: RecordedRequest) -> Response:
         try:
@@ -314,14 +318,7 @@ class FakeServer:
         elif fault.kind == "hang":
             if self._stopping.wait(fault.seconds):
                 return
-            response = self._safe_handle(request)
-            number = None
-            if self.script is not None:  # a slow page is still a page served
-                response = self.script.transform(request, response)
-                number = self.script.serving(request, response)
-            self._send(handler, response)
-            if self.script is not None:
-                self.script.served(self, request, response, number)
+            self._serve(handler, request)  # a slow page is still a page served
         elif fault.kind == "truncated":
             handler.send_response(200)
             handler.send_header("Content-Type", "application/json")
