@@ -14,10 +14,19 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from clients.models import Client
+from framework.changes import (
+    changes_of_gone_clients_clear,
+    changes_take,
+    clients_due,
+    evaluations_record,
+    rules_key,
+    run_writes_mark,
+)
 from framework.selectors import RuleResult, framework_evaluate, framework_version_active
 from framework.staging import (
     findings_message_sql,
     findings_stage,
+    range_narrowable,
     staging_supported,
     version_active_fingerprinted,
     version_programs,
@@ -66,6 +75,7 @@ class RunSummary:
     counts: ReconcileCounts = field(default_factory=ReconcileCounts)
     clients: int = 0
     chunks: int = 0
+    skipped: int = 0  # clients whose file and horizon said nothing could have changed (not evaluated)
 
 
 def client_id_chunks(chunk_size: int = CHUNK_SIZE):
@@ -77,18 +87,31 @@ def client_id_chunks(chunk_size: int = CHUNK_SIZE):
         yield start, start + chunk_size
 
 
-def framework_run_range(*, start: int, stop: int, version=None, today: date | None = None) -> RunSummary:
+def framework_run_range(
+    *, start: int, stop: int, version=None, today: date | None = None, everyone: bool = False
+) -> RunSummary:
     """Evaluate and reconcile the clients with ids in [start, stop)."""
     client_ids = set(
         Client.objects.filter(pk__gte=start, pk__lt=stop, deleted_at__isnull=True).values_list("pk", flat=True)
     )
-    return framework_run(client_ids=client_ids, version=version, today=today, id_range=(start, stop))
+    return framework_run(client_ids=client_ids, version=version, today=today, id_range=(start, stop), everyone=everyone)
 
 
 def framework_run(
-    *, client_ids: set[int] | None = None, version=None, today: date | None = None, id_range: tuple | None = None
+    *,
+    client_ids: set[int] | None = None,
+    version=None,
+    today: date | None = None,
+    id_range: tuple | None = None,
+    everyone: bool = False,
 ) -> RunSummary:
-    """Evaluate the (active) framework for these clients, or the whole book, and reconcile their alerts."""
+    """Evaluate the (active) framework for these clients, or the whole book, and reconcile their alerts.
+
+    Over the book (or a range of it), a client whose file did not change since its last evaluation,
+    under the same rules and before its date horizon, is skipped (on PostgreSQL; framework.changes,
+    framework.horizon): nothing could have changed for it. `everyone` evaluates every client anyway.
+    Named clients (those a sync changed) are always evaluated.
+    """
     fingerprint = None
     if version is None and client_ids is not None and staging_supported():
         # The active version and its rules' fingerprint in one query: one changed client's run
@@ -100,10 +123,13 @@ def framework_run(
     if version is None:
         return summary
     if client_ids is None:
+        if staging_supported():
+            changes_of_gone_clients_clear()
         for start, stop in client_id_chunks():
-            chunk = framework_run_range(start=start, stop=stop, version=version, today=today)
+            chunk = framework_run_range(start=start, stop=stop, version=version, today=today, everyone=everyone)
             summary.counts.add(chunk.counts)
             summary.clients += chunk.clients
+            summary.skipped += chunk.skipped
             summary.chunks += 1
         return summary
     if staging_supported():
@@ -113,6 +139,7 @@ def framework_run(
             today=today or timezone.localdate(),
             id_range=id_range,
             fingerprint=fingerprint,
+            everyone=everyone,
         )
     ids = sorted(client_ids)
     # A range's clients are read by their id range, not by a list of ten thousand ids (which costs
@@ -139,34 +166,91 @@ def framework_run(
 
 
 def _framework_run_staged(
-    *, version, client_ids: set[int], today: date, id_range: tuple | None, fingerprint: str | None = None
+    *,
+    version,
+    client_ids: set[int],
+    today: date,
+    id_range: tuple | None,
+    fingerprint: str | None = None,
+    everyone: bool = False,
 ) -> RunSummary:
     """`framework_run` in SQL (PostgreSQL): each chunk's findings staged and reconciled by the database,
-    with no Python per client or alert (framework.staging, alerts.services.alerts_reconcile_staged)."""
+    with no Python per client or alert (framework.staging, alerts.services.alerts_reconcile_staged).
+
+    A chunk by range evaluates only its clients that are due (`framework.changes.clients_due`), with
+    the range's feature table narrowed to them; the others keep their alerts as they are, counted as
+    kept."""
     summary = RunSummary()
     programs = version_programs(version, fingerprint=fingerprint)
     rule_keys = {rule.pk: rule.key for rule, _program in programs}
+    key = rules_key(programs)
     ids = sorted(client_ids)
     whole_range = id_range is not None and len(ids) <= CHUNK_SIZE
     # A chunk by range is staged without messages (framework.staging): the reconcile makes them.
     message_sql = findings_message_sql(programs) if whole_range else None
+    narrowable = whole_range and range_narrowable(programs, today)
     for offset in range(0, len(ids), CHUNK_SIZE):
         chunk_ids = ids[offset : offset + CHUNK_SIZE]
         started_at = timezone.now()
         scope = {"client_id_range": id_range} if whole_range else {"client_ids": chunk_ids}
         with transaction.atomic():
-            findings_stage(programs=programs, today=today, **scope)
-            counts = alerts_reconcile_staged(rule_keys=rule_keys, today=today, message_sql=message_sql, **scope)
+            with connection.cursor() as cursor:
+                run_writes_mark(cursor)
+            skipped = []
+            if not whole_range:
+                changes_take(chunk_ids)
+            elif not everyone:
+                due = clients_due(client_id_range=id_range, key=key, today=today)
+                if len(due) < len(chunk_ids):
+                    skipped = sorted(set(chunk_ids).difference(due))
+                    # The range's machinery (its feature table) for a few due clients, too: by name
+                    # each costs several times more (a night's 14% of a million: 61 s against 44 s
+                    # for everyone by range).
+                    if not due:
+                        scope = {}
+                    elif narrowable:
+                        scope = {"client_id_range": id_range, "only_client_ids": due}
+                    else:
+                        scope = {"client_ids": due}
+            counts = ReconcileCounts()
+            if scope:
+                findings_stage(programs=programs, today=today, **scope)
+                chunk_message_sql = message_sql if "client_id_range" in scope else None
+                counts = alerts_reconcile_staged(
+                    rule_keys=rule_keys, today=today, message_sql=chunk_message_sql, **scope
+                )
+                # Narrowed, the range's feature table holds the due clients only: the range is them.
+                record_scope = {name: value for name, value in scope.items() if name != "only_client_ids"}
+                evaluations_record(programs=programs, today=today, key=key, **record_scope)
+            with connection.cursor() as cursor:
+                run_writes_mark(cursor, on=False)
+            if skipped:
+                counts.kept += _live_alerts_count(id_range, evaluated=due)
             for path in settings.STEWARD_AFTER_FRAMEWORK_RUN:
                 import_string(path)(
                     version=version, client_ids=set(chunk_ids), id_range=id_range, counts=counts, started_at=started_at
                 )
         summary.counts.add(counts)
         summary.clients += len(chunk_ids)
+        summary.skipped += len(skipped)
         summary.chunks += 1
         if counts.opened >= STALE_STATISTICS_MIN_OPENED:
             alert_statistics_refresh_if_stale(opened=counts.opened)
     return summary
+
+
+def _live_alerts_count(id_range: tuple[int, int], *, evaluated: list[int]) -> int:
+    """The live alerts of the clients of a range that a run skipped: kept, as they are. (By the
+    range: by the skipped clients' ids, ten thousand probes cost four times more.)"""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM {Alert._meta.db_table} WHERE client_id >= %s AND client_id < %s"  # noqa: S608
+            " AND client_id NOT IN (SELECT unnest(CAST(%s AS bigint[]))) AND status = ANY(%s)"
+            f" AND client_id IN (SELECT id FROM {Client._meta.db_table} WHERE id >= %s AND id < %s"
+            " AND deleted_at IS NULL)",
+            [*id_range, evaluated, [status.value for status in Alert.LIVE_STATUSES], *id_range],
+        )
+        return cursor.fetchone()[0]
 
 
 # A chunk that opened at least this many alerts checks the planner's picture of the alerts table.

@@ -348,6 +348,7 @@ def alerts_reconcile_staged(
     now: datetime | None = None,
     today: date | None = None,
     message_sql: tuple[str, tuple] | None = None,
+    only_client_ids=None,
 ) -> ReconcileCounts:
     """`alerts_reconcile` for findings already in the staging table (framework.staging), in SQL.
 
@@ -359,9 +360,10 @@ def alerts_reconcile_staged(
     called once per distinct place, not per alert) and gets its event; a live alert of a current
     client in scope without a finding is resolved, with its event. `rule_keys` names the rules by id
     for the counts. The scope is every current client with an id in `client_id_range` [start, stop)
-    or in `client_ids`. `message_sql` (`framework.staging.findings_message_sql`, SQL over the staged
-    finding `s`): the findings were staged without their messages, which are made here for the
-    alerts opened or rewritten only.
+    or in `client_ids`; with a range, `only_client_ids` narrows it to those clients (the others of the
+    range were skipped: their alerts are left alone). `message_sql`
+    (`framework.staging.findings_message_sql`, SQL over the staged finding `s`): the findings were
+    staged without their messages, which are made here for the alerts opened or rewritten only.
     """
     from framework.selectors import age_band_sql
     from framework.staging import STAGING_TABLE, statements_run
@@ -374,6 +376,9 @@ def alerts_reconcile_staged(
         # clients' whole primary key from the first id on (a chunk late in the book read all of it).
         scope_sql = "a.client_id >= %s AND a.client_id < %s"
         scope_params = [*client_id_range, *client_id_range]
+        if only_client_ids is not None:
+            scope_sql += " AND a.client_id = ANY(%s)"
+            scope_params = [*client_id_range, sorted(only_client_ids), *client_id_range]
         current_sql = (
             "AND EXISTS (SELECT 1 FROM clients_client c WHERE c.id = a.client_id AND c.deleted_at IS NULL"
             " AND c.id >= %s AND c.id < %s)"

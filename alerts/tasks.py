@@ -24,6 +24,12 @@ def evaluate_range(start: int, stop: int):
 @shared_task
 def evaluate_all():
     """Nightly: the whole book, one task per chunk of client ids, run in parallel by the workers."""
+    from django.db import connection
+
+    from framework.changes import changes_of_gone_clients_clear
+
+    if connection.vendor == "postgresql":
+        changes_of_gone_clients_clear()
     return group(evaluate_range.s(start, stop) for start, stop in client_id_chunks()).apply_async().id
 
 

@@ -293,3 +293,40 @@ class FrameworkChange(models.Model):
 
     def __str__(self):
         return f"{self.changed_at:%Y-%m-%d %H:%M} {self.get_action_display()} {self.rule_key} {self.field}".strip()
+
+
+class ClientEvaluation(models.Model):
+    """When the framework last evaluated a client, under which rules, and until when that answer holds.
+
+    A night's run skips a client whose file did not change since (`ClientChange`), under the same
+    rules (`rules_key`), while `valid_until` is still ahead: the first day on which a rule's answer
+    for this client could move with the date alone (framework.horizon). Null: never by date alone.
+    """
+
+    client = models.OneToOneField(
+        "clients.Client", primary_key=True, on_delete=models.CASCADE, related_name="framework_evaluation"
+    )
+    rules_key = models.CharField(max_length=32)
+    evaluated_on = models.DateField()
+    valid_until = models.DateField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("client evaluation")
+        verbose_name_plural = _("client evaluations")
+
+    def __str__(self) -> str:
+        return f"{self.client_id}: {self.evaluated_on} until {self.valid_until or '-'}"
+
+
+class ClientChange(models.Model):
+    """A client whose rule-readable data changed since the framework last evaluated it.
+
+    Written by database triggers on every table a rule can read (framework.changes), so a change
+    made by a sync, a bulk load, a queryset update or raw SQL is never missed; cleared by the run
+    that evaluates the client. One row per client, however often it changed.
+    """
+
+    client_id = models.BigIntegerField(primary_key=True)
+
+    def __str__(self) -> str:
+        return str(self.client_id)

@@ -601,8 +601,13 @@ class _GroupAggregate(Template):
 FEATURES_HASH_BELOW_CLIENTS = 10_000
 
 
-def features_stage(cursor, plan: FeaturePlan, scope) -> None:
-    """The chunk's aggregates, one row per current client of the chunk."""
+def range_narrowable(programs, today: date) -> bool:
+    """Whether `findings_stage` can evaluate some clients of a range only (`only_client_ids`)."""
+    return FEATURES_ENABLED and _feature_plan(programs, today) is not None
+
+
+def features_stage(cursor, plan: FeaturePlan, scope, *, only_client_ids=None) -> None:
+    """The chunk's aggregates, one row per current client of the chunk (or of `only_client_ids`)."""
     from clients.models import Client
 
     columns = ", ".join(f"{name} {sql_type}" for name, sql_type in plan.columns.values())
@@ -622,6 +627,8 @@ def features_stage(cursor, plan: FeaturePlan, scope) -> None:
     )
     cursor.execute(plan.sql, _swap(list(plan.params), scope))
     cursor.execute("SELECT set_config('enable_nestloop', current_setting('steward.enable_nestloop'), true)")
+    if only_client_ids is not None:  # the rules join the feature table: its rows are who is evaluated
+        cursor.execute(f"DELETE FROM {plan.table} WHERE client_id <> ALL(%s)", [sorted(only_client_ids)])  # noqa: S608 - a name of this module
     # Statistics of the aggregates (the rules filter on them), not of the facts and home copied
     # beside them: those would double the ANALYZE for estimates no plan of a chunk turns on.
     aggregates = [name for key, (name, _sql_type) in plan.columns.items() if key[0] != "field"]
@@ -682,16 +689,21 @@ def findings_stage(
     client_id_range: tuple[int, int] | None = None,
     client_ids=None,
     features: bool | None = None,
+    only_client_ids=None,
 ) -> None:
     """Fill the staging table with the firings of these rules over the chunk (one INSERT in all).
 
     `features` (default `FEATURES_ENABLED`): for a chunk by range, compute the collection aggregates
-    set-based first into a feature table (see `_feature_plan`).
+    set-based first into a feature table (see `_feature_plan`). `only_client_ids` (with a range and
+    its feature table, `range_narrowable`): only these clients of the range are evaluated, since
+    every rule reads the clients through the feature table, which keeps only their rows.
     """
     by_range = client_id_range is not None
     scope = client_id_range if by_range else sorted(client_ids)
     features = FEATURES_ENABLED if features is None else features
     plan = _feature_plan(programs, today) if by_range and features else None
+    if only_client_ids is not None and plan is None:
+        raise ValueError("only a range with a feature table can be narrowed to some of its clients")
     parts, params = [], []
     for position, (rule, program) in enumerate(programs):
         staged = _rule_insert_cached(rule, program, position, today, by_range, plan)
@@ -723,7 +735,7 @@ def findings_stage(
         # table (all policies, all facts) for every chunk, which grows with the book.
         cursor.execute(PLANNER_SETTINGS_SET)
         if parts and plan is not None:
-            features_stage(cursor, plan, scope)
+            features_stage(cursor, plan, scope, only_client_ids=only_client_ids)
         if parts:
             cursor.execute(f"INSERT INTO {STAGING_TABLE} {' UNION ALL '.join(parts)}", params)
         cursor.execute(PLANNER_SETTINGS_RESTORE)

@@ -590,6 +590,29 @@ ENTRIES: list[tuple[str, Tag, tuple[str, ...]]] = [
         ("version", "rule", "rule_key", "changed_at", "action", "field", "old_value", "new_value"),
     ),
     ("framework.FrameworkChange", STAFF_REF, ("user",)),
+    (
+        "framework.ClientEvaluation",
+        Tag(
+            Category.PROFILE,
+            ADVICE_ONLY,
+            IN_USE,
+            LegalBasis.LEGAL_OBLIGATION,
+            note="when the framework last evaluated the client, under which rules, until when that holds;"
+            " deleted with the client",
+        ),
+        ("client", "rules_key", "evaluated_on", "valid_until"),
+    ),
+    (
+        "framework.ClientChange",
+        Tag(
+            Category.PROFILE,
+            ADVICE_ONLY,
+            IN_USE,
+            LegalBasis.LEGAL_OBLIGATION,
+            note="a client id only: its file changed since the last evaluation; removed by the next run",
+        ),
+        ("client_id",),
+    ),
     # --- alerts: what the framework found about a client
     ("alerts.AlertType", NOT_PERSONAL, ("key", "name", "description")),
     (

@@ -1,0 +1,310 @@
+"""Which clients' files changed since the framework last evaluated them (PostgreSQL).
+
+A night's run skips the clients whose files did not change (alerts.evaluation), so it must never
+miss a change, however it was made: a sync, a bulk load, an edit in the admin, a queryset
+`update()`, raw SQL. So the database itself keeps the list: a statement-level trigger on every
+table a rule can read (the schema's scopes and collections, framework.language.schema) appends
+to `framework_clientchange` the clients whose rule-readable columns changed. An UPDATE that
+rewrites a row with the same values (the nightly facts refresh rewrites every row, with a new
+`computed_at`) names nobody. A user's change to an alert's status (a dismissal, a resolution)
+names its client too: the run decides again whether a new alert opens. The run's own writes to
+alerts name nobody (it sets `steward.framework_run` for its transaction).
+
+The triggers are made from the schema after every `migrate` (`change_triggers_install`, on
+post_migrate), so a field or collection added to the schema is watched without a migration of
+its own. New clients need no trigger: a client never evaluated is always evaluated.
+"""
+
+# ruff: noqa: S608 - the SQL here is made of the models' table and column names and this module's
+# constants; every value travels as a parameter.
+
+from dataclasses import dataclass
+
+from django.db import connection
+
+CHANGES_TABLE = "framework_clientchange"
+RUN_SETTING = "steward.framework_run"
+
+
+@dataclass(frozen=True)
+class Watched:
+    table: str
+    key: str  # the primary key's column
+    columns: tuple[str, ...]  # what a rule can read of a row, and what ties it to its client
+    clients_sql: str  # the clients of the rows in `r`: SELECT ... FROM r ...
+    events: tuple[str, ...] = ("INSERT", "UPDATE", "DELETE")
+    run_writes_too: bool = False  # the framework's run writes this table itself (its writes name nobody)
+
+
+def watched_tables() -> list[Watched]:
+    """Every table a rule can read, with the columns that matter and how a row finds its clients."""
+    from alerts.models import Alert
+    from clients.models import Client, Household, Mortgage
+    from enrichment.models import ClientFacts
+
+    from .language.schema import schema
+
+    spec = schema()
+    client_table = Client._meta.db_table
+
+    def column(model, name):
+        return model._meta.get_field(name).column
+
+    watched = [
+        Watched(
+            table=client_table,
+            key="id",
+            columns=(
+                *sorted(column(Client, field.source_field) for field in spec.scopes["client"].values()),
+                column(Client, "household"),
+                column(Client, "deleted_at"),
+            ),
+            clients_sql="SELECT r.id FROM r",
+            events=("UPDATE", "DELETE"),  # a new client has never been evaluated: it is evaluated anyway
+        ),
+        Watched(
+            table=ClientFacts._meta.db_table,
+            key=ClientFacts._meta.pk.column,
+            columns=tuple(sorted(column(ClientFacts, field.source_field) for field in spec.scopes["facts"].values())),
+            clients_sql=f"SELECT r.{ClientFacts._meta.pk.column} FROM r",
+        ),
+        Watched(
+            table=Alert._meta.db_table,
+            key="id",
+            columns=(column(Alert, "client"), column(Alert, "status")),
+            clients_sql="SELECT r.client_id FROM r",
+            run_writes_too=True,
+        ),
+    ]
+    for collection in spec.collections.values():
+        model = collection.model
+        columns = {column(model, field.source_field) for field in collection.fields.values()}
+        if "deleted_at" in {f.name for f in model._meta.concrete_fields}:
+            columns.add(column(model, "deleted_at"))
+        if collection.client_path == "household":
+            columns.add(column(model, "household"))
+            clients_sql = f"SELECT c.id FROM r JOIN {client_table} c ON c.household_id = r.household_id"
+            assert model._meta.get_field("household").related_model is Household
+        elif collection.client_path == "mortgage__client":
+            columns.add(column(model, "mortgage"))
+            clients_sql = f"SELECT m.client_id FROM r JOIN {Mortgage._meta.db_table} m ON m.id = r.mortgage_id"
+        elif collection.client_path == "client":
+            columns.add(column(model, "client"))
+            clients_sql = "SELECT r.client_id FROM r"
+        else:  # a new way for rows to reach their client: say how, here
+            raise NotImplementedError(f"{collection.name}: rows reach their client by {collection.client_path}")
+        watched.append(
+            Watched(
+                table=model._meta.db_table,
+                key=model._meta.pk.column,
+                columns=tuple(sorted(columns)),
+                clients_sql=clients_sql,
+            )
+        )
+    return watched
+
+
+def _function_sql(watched: Watched) -> str:
+    name = f"steward_fw_changed_{watched.table}"
+    differs = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in watched.columns)
+    changed = f"new_rows n JOIN old_rows o ON o.{watched.key} = n.{watched.key} WHERE {differs}"
+    # A client already named stays named once; its row is locked (not rewritten: `WHERE false`) until
+    # this transaction ends, so a run taking the marks off (`clients_due`) waits for this change to
+    # commit and then reads it, rather than taking the mark off and reading the file as it was.
+    insert = (
+        f"INSERT INTO {CHANGES_TABLE} (client_id) SELECT DISTINCT x.id FROM ({{rows}}) x (id) WHERE x.id IS NOT NULL"
+        " ORDER BY 1 ON CONFLICT (client_id) DO UPDATE SET client_id = excluded.client_id WHERE false"
+    )
+
+    def clients(rows: str) -> str:
+        return watched.clients_sql.replace(" FROM r", f" FROM ({rows}) r", 1)
+
+    old_side = clients(f"SELECT o.* FROM {changed}")  # a row moved to another client names both
+    guard = (
+        f"IF current_setting('{RUN_SETTING}', true) = 'on' THEN RETURN NULL; END IF;" if watched.run_writes_too else ""
+    )
+    return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    {guard}
+    IF TG_OP = 'INSERT' THEN
+        {insert.format(rows=clients("SELECT * FROM new_rows"))};
+    ELSIF TG_OP = 'DELETE' THEN
+        {insert.format(rows=clients("SELECT * FROM old_rows"))};
+    ELSE
+        {insert.format(rows=f"{clients(f'SELECT n.* FROM {changed}')} UNION ALL {old_side}")};
+    END IF;
+    RETURN NULL;
+END
+$body$"""
+
+
+def _trigger_sql(watched: Watched) -> list[str]:
+    function = f"steward_fw_changed_{watched.table}"
+    statements = []
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        trigger = f"steward_fw_changed_{event.lower()}"
+        statements.append(f"DROP TRIGGER IF EXISTS {trigger} ON {watched.table}")
+        if event not in watched.events:
+            continue
+        referencing = {
+            "INSERT": "REFERENCING NEW TABLE AS new_rows",
+            "UPDATE": "REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows",
+            "DELETE": "REFERENCING OLD TABLE AS old_rows",
+        }[event]
+        statements.append(
+            f"CREATE TRIGGER {trigger} AFTER {event} ON {watched.table} {referencing}"
+            f" FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+        )
+    return statements
+
+
+def change_triggers_install(using: str = "default", **_kwargs) -> None:
+    """(Re)create the change triggers from the schema (PostgreSQL; elsewhere nothing is skipped)."""
+    from django.db import connections
+
+    target = connections[using]
+    if target.vendor != "postgresql":
+        return
+    with target.cursor() as cursor:
+        for watched in watched_tables():
+            cursor.execute(_function_sql(watched))
+            for statement in _trigger_sql(watched):
+                cursor.execute(statement)
+
+
+def changes_supported() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- Which clients a run evaluates, and what it remembers of them ---------------------------------
+
+# Bump when what an evaluation computes changes with the code (not the rules): every client is then
+# evaluated again on the next night.
+EVALUATION_REVISION = 1
+
+
+def rules_key(programs) -> str:
+    """What a client's evaluation was made with: the rules (as they compile), the language of its
+    messages and its formats. A client evaluated under another key is evaluated again."""
+    import hashlib
+
+    from django.utils.translation import get_language
+
+    from .staging import _language_formats, _rule_key
+
+    parts = [EVALUATION_REVISION, get_language(), repr(_language_formats(get_language()))]
+    parts += [_rule_key(rule) for rule, _program in programs]
+    return hashlib.md5(repr(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+def clients_due(*, client_id_range: tuple[int, int], key: str, today) -> list[int]:
+    """The current clients of the range that tonight's run must evaluate: never evaluated, or under
+    other rules, or changed since, or past their horizon (framework.horizon), or evaluated for a
+    later day than `today`. Their change marks are taken off here, in the caller's transaction, so
+    a change committed after this statement is evaluated on the next night, never lost."""
+    from clients.models import Client
+
+    from .models import ClientEvaluation
+
+    evaluation, client = ClientEvaluation._meta.db_table, Client._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH changed AS (DELETE FROM {CHANGES_TABLE} WHERE client_id >= %s AND client_id < %s
+                RETURNING client_id)
+            SELECT c.id FROM {client} c
+            LEFT JOIN {evaluation} e ON e.client_id = c.id AND e.client_id >= %s AND e.client_id < %s
+            WHERE c.id >= %s AND c.id < %s AND c.deleted_at IS NULL
+            AND (e.client_id IS NULL OR e.rules_key <> %s OR e.evaluated_on > %s OR e.valid_until <= %s
+                 OR c.id IN (SELECT client_id FROM changed))
+            ORDER BY c.id""",
+            # The range on both tables: else the planner hashed every client's evaluation (a million).
+            [*client_id_range, *client_id_range, *client_id_range, key, today, today],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def changes_take(client_ids) -> None:
+    """Take the change marks of these clients off, before they are evaluated (see `clients_due`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {CHANGES_TABLE} WHERE client_id = ANY(%s)", [sorted(client_ids)])
+
+
+def changes_of_gone_clients_clear() -> int:
+    """Take off the marks of clients that no longer exist (erased, merged): no range of a run reaches
+    an id past the last client's. Run with every whole-book evaluation; how many it took off."""
+    from clients.models import Client
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {CHANGES_TABLE} m WHERE NOT EXISTS"
+            f" (SELECT 1 FROM {Client._meta.db_table} c WHERE c.id = m.client_id)"
+        )
+        return cursor.rowcount
+
+
+def run_writes_mark(cursor, *, on: bool = True) -> None:
+    """The run's own writes to alerts name nobody, from here until `on=False` (at the latest, the end
+    of the transaction: a caller's own writes later in it must name their clients again)."""
+    cursor.execute("SELECT set_config(%s, %s, true)", [RUN_SETTING, "on" if on else "off"])
+
+
+def evaluations_record(
+    *, programs, today, key: str, client_id_range: tuple[int, int] | None = None, client_ids=None
+) -> None:
+    """Remember, for the current clients just evaluated, the rules' key, the day and the horizon.
+
+    Reads the staging table of this chunk's findings (`framework.staging.STAGING_TABLE`), so it runs
+    in the chunk's transaction, after the findings were staged. The statement is compiled once per
+    rules, day and kind of scope (one changed client's run compiles nothing)."""
+    from .staging import FEATURES_ENABLED, _feature_plan, _swap
+
+    by_range = client_id_range is not None
+    # A range's feature table (the chunk's aggregates, facts and home, staged by `findings_stage` in
+    # this transaction, narrowed to the clients evaluated) is read instead of a subquery per client.
+    plan = _feature_plan(programs, today) if by_range and FEATURES_ENABLED else None
+    cache_key = (key, today, by_range, plan.table if plan is not None else None)
+    compiled = _RECORD_SQL.get(cache_key)
+    if compiled is None:
+        if len(_RECORD_SQL) > 64:  # days gone by, rules of other versions
+            _RECORD_SQL.clear()
+        compiled = _RECORD_SQL[cache_key] = _record_sql(programs, today, key, by_range, plan)
+    sql, params = compiled
+    scope = client_id_range if by_range else sorted(client_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _swap(list(params), scope))
+
+
+_RECORD_SQL: dict = {}  # (rules key, day, by range, feature table) -> (SQL, parameters with markers)
+
+
+def _record_sql(programs, today, key: str, by_range: bool, plan=None) -> tuple[str, tuple]:
+    from contextlib import nullcontext
+
+    from django.db.models import F
+
+    from clients.bulk import EqualsAny
+    from clients.models import Client
+
+    from .horizon import horizon_annotations
+    from .language.orm import aggregate_columns
+    from .models import ClientEvaluation
+    from .staging import _HIGH, _IDS, _LOW, STAGING_TABLE, _feature_expressions
+
+    client_column = f'"{Client._meta.db_table}"."id"'
+    features = aggregate_columns(_feature_expressions(plan)) if plan is not None else nullcontext()
+    with features:
+        aliases, annotations = horizon_annotations(
+            programs, today, findings_table=STAGING_TABLE, client_column=client_column
+        )
+    clients = Client.objects.filter(deleted_at__isnull=True)
+    clients = clients.filter(pk__gte=_LOW, pk__lt=_HIGH) if by_range else clients.filter(EqualsAny(F("pk"), _IDS))
+    if plan is not None:  # one feature row per client evaluated: an inner join keeps exactly those
+        clients = clients.extra(tables=[plan.table], where=[f"{plan.table}.client_id = {client_column}"])  # noqa: S610 - names of this module
+    query = clients.alias(**aliases).annotate(**annotations).values("pk", "fw_horizon").order_by()
+    select_sql, select_params = query.query.sql_with_params()
+    table = ClientEvaluation._meta.db_table
+    sql = f"""INSERT INTO {table} (client_id, rules_key, evaluated_on, valid_until)
+        SELECT q.client_id, %s, %s, q.horizon FROM ({select_sql}) q (client_id, horizon)
+        ON CONFLICT (client_id) DO UPDATE SET rules_key = excluded.rules_key,
+            evaluated_on = excluded.evaluated_on, valid_until = excluded.valid_until"""
+    return sql, (key, today, *select_params)
