@@ -424,6 +424,9 @@ class FeaturePlan:
     columns: dict  # node_key -> (column name, SQL type)
     sql: str  # INSERT of a chunk's features, markers in place of its bounds
     params: tuple
+    # The same for some clients of the chunk only (a night's due clients), a marker for their ids too.
+    narrowed_sql: str = ""
+    narrowed_params: tuple = ()
 
 
 _FEATURE_PLANS: dict = {}
@@ -498,8 +501,13 @@ def _feature_insert(aggregates: dict, fields: set, today: date, hashlib) -> Feat
     for k, node in aggregates.items():
         by_collection.setdefault(node.collection, []).append((k, node))
 
+    from django.db.models import F
+
+    from clients.bulk import EqualsAny
+
     client_table = connection.ops.quote_name(Client._meta.db_table)
     columns, selects, joins, params = {}, [], [], []
+    narrowed_joins, narrowed_params = [], []
     for index, (collection, items) in enumerate(sorted(by_collection.items())):
         spec = schema().collections[collection]
         compiler = _GroupCompiler(today=today, client_path=spec.client_path)
@@ -507,6 +515,7 @@ def _feature_insert(aggregates: dict, fields: set, today: date, hashlib) -> Feat
         rows = spec.model._default_manager.filter(**spec.current)
         chunk = Client.objects.filter(pk__gte=_LOW, pk__lt=_HIGH)
         if household:
+            narrowed_rows = rows.filter(household__in=chunk.filter(EqualsAny(F("pk"), _IDS)).values("household_id"))
             rows = rows.filter(household__in=chunk.values("household_id"))
         else:
             # The chunk's range on the rows' own client key: given only through the clients, the
@@ -514,6 +523,7 @@ def _feature_insert(aggregates: dict, fields: set, today: date, hashlib) -> Feat
             # (a chunk late in a book of 100,000 read 383,769 contact moments for its 38,011), so
             # every chunk cost more than the one before.
             rows = rows.filter(**{f"{spec.client_path}_id__gte": _LOW, f"{spec.client_path}_id__lt": _HIGH})
+            narrowed_rows = rows.filter(EqualsAny(F(f"{spec.client_path}_id"), _IDS))
         annotations = {}
         for k, node in items:
             name = f"a_{len(columns)}"
@@ -540,11 +550,12 @@ def _feature_insert(aggregates: dict, fields: set, today: date, hashlib) -> Feat
             selects.append(f"CASE WHEN g{index}.fw_key IS NULL THEN {empty} ELSE g{index}.{name} END")
         if compiler.aliases:
             raise Unsupported("an outer value in a feature's rows")  # _supported keeps them out
-        grouped = rows.order_by().values(fw_key=_key_expression(spec)).annotate(**annotations)
-        sql, group_params = grouped.query.sql_with_params()
-        params += list(group_params)
         on = f"c.{'household_id' if household else 'id'}"
-        joins.append(f"LEFT JOIN ({sql}) AS g{index} ON g{index}.fw_key = {on}")
+        for target, target_params, source in ((joins, params, rows), (narrowed_joins, narrowed_params, narrowed_rows)):
+            grouped = source.order_by().values(fw_key=_key_expression(spec)).annotate(**annotations)
+            sql, group_params = grouped.query.sql_with_params()
+            target_params += list(group_params)
+            target.append(f"LEFT JOIN ({sql}) AS g{index} ON g{index}.fw_key = {on}")
     if fields:
         from .language.orm import field_column_key
 
@@ -569,16 +580,22 @@ def _feature_insert(aggregates: dict, fields: set, today: date, hashlib) -> Feat
                 " WHERE p.client_id = c.id AND p.deleted_at IS NULL AND p.is_primary_residence"
                 " ORDER BY p.id LIMIT 1) AS fw_home ON true"
             )
+        narrowed_joins += joins[len(narrowed_joins) :]
     signature = repr(sorted((name, sql_type) for name, sql_type in columns.values()))
     table = f"{FEATURES_TABLE}_{hashlib.md5(signature.encode(), usedforsecurity=False).hexdigest()[:12]}"
     names = [name for name, _sql_type in columns.values()]
-    sql = (
-        f"INSERT INTO {table} (client_id, {', '.join(names)}) SELECT c.id, {', '.join(selects)}"  # noqa: S608 - SQL of this module and the ORM; values are parameters
-        f" FROM {client_table} AS c {' '.join(joins)}"
-        " WHERE c.id >= %s AND c.id < %s AND c.deleted_at IS NULL"
+    head = f"INSERT INTO {table} (client_id, {', '.join(names)}) SELECT c.id, {', '.join(selects)}"
+    where = " WHERE c.id >= %s AND c.id < %s AND c.deleted_at IS NULL"
+    sql = f"{head} FROM {client_table} AS c {' '.join(joins)}{where}"
+    narrowed_sql = f"{head} FROM {client_table} AS c {' '.join(narrowed_joins)}{where} AND c.id = ANY(%s)"
+    return FeaturePlan(
+        table=table,
+        columns=columns,
+        sql=sql,
+        params=(*params, _LOW, _HIGH),
+        narrowed_sql=narrowed_sql,
+        narrowed_params=(*narrowed_params, _LOW, _HIGH, _IDS),
     )
-    params += [_LOW, _HIGH]
-    return FeaturePlan(table=table, columns=columns, sql=sql, params=tuple(params))
 
 
 def _key_expression(spec):
@@ -625,10 +642,13 @@ def features_stage(cursor, plan: FeaturePlan, scope, *, only_client_ids=None) ->
         " THEN 'off' ELSE current_setting('enable_nestloop') END, true)",
         [Client._meta.db_table, FEATURES_HASH_BELOW_CLIENTS],
     )
-    cursor.execute(plan.sql, _swap(list(plan.params), scope))
+    if only_client_ids is None:
+        cursor.execute(plan.sql, _swap(list(plan.params), scope))
+    else:  # the rules join the feature table: its rows are who is evaluated
+        due = sorted(only_client_ids)
+        params = _swap([due if param == _IDS else param for param in plan.narrowed_params], scope)
+        cursor.execute(plan.narrowed_sql, params)
     cursor.execute("SELECT set_config('enable_nestloop', current_setting('steward.enable_nestloop'), true)")
-    if only_client_ids is not None:  # the rules join the feature table: its rows are who is evaluated
-        cursor.execute(f"DELETE FROM {plan.table} WHERE client_id <> ALL(%s)", [sorted(only_client_ids)])  # noqa: S608 - a name of this module
     # Statistics of the aggregates (the rules filter on them), not of the facts and home copied
     # beside them: those would double the ANALYZE for estimates no plan of a chunk turns on.
     aggregates = [name for key, (name, _sql_type) in plan.columns.items() if key[0] != "field"]

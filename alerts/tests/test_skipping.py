@@ -77,7 +77,12 @@ def test_a_second_run_the_same_day_evaluates_nobody_and_keeps_every_alert(book):
 
 
 def test_nights_that_skip_leave_what_nights_that_evaluate_everyone_leave(book):
-    """Random changes of every kind between nights, nights days and months apart."""
+    """Random changes of every kind between nights, nights days and months apart. One rule more reads a
+    household's rows against today (a child turning 18), so those rows' horizons count too."""
+    version = FrameworkVersion.objects.get(status="active")
+    Rule.objects.create(version=version, key="child_at_home", name="Child at home", alert_type="child_at_home",
+                        urgency="low", condition="any(family_members[lives_at_home = true"
+                        " and birth_date > today - 18 years])", message_template="A child at home")  # fmt: skip
     framework_run()
     chance = random.Random(5)
     today = timezone.localdate()
@@ -90,6 +95,7 @@ def test_nights_that_skip_leave_what_nights_that_evaluate_everyone_leave(book):
                                      occurred_at=timezone.now() + timedelta(days=days))  # fmt: skip
         Complaint.objects.filter(client__in=picked[4:6]).update(status="resolved")
         InsurancePolicy.objects.filter(client=picked[6]).delete()
+        FamilyMember.objects.filter(household=picked[6].household_id).update(lives_at_home=True)
         Client.objects.filter(pk=picked[7].pk).update(client_since=day - timedelta(days=800))
         ClientFacts.objects.filter(client__in=picked[8:10]).update(has_life_cover=False)
         live = Alert.objects.filter(client__in=picked[10:], status="open")
