@@ -34,6 +34,10 @@ class Watched:
     clients_sql: str  # the clients of the rows in `r`: SELECT ... FROM r ...
     events: tuple[str, ...] = ("INSERT", "UPDATE", "DELETE")
     run_writes_too: bool = False  # the framework's run writes this table itself (its writes name nobody)
+    # Row by row, and only for a change of `columns`: most statements on the table change none of
+    # them (a canvas move re-prioritises 100,000 alerts), and a statement's trigger would capture
+    # every row it touched.
+    per_row: bool = False
 
 
 def watched_tables() -> list[Watched]:
@@ -74,6 +78,7 @@ def watched_tables() -> list[Watched]:
             columns=(column(Alert, "client"), column(Alert, "status")),
             clients_sql="SELECT r.client_id FROM r",
             run_writes_too=True,
+            per_row=True,
         ),
     ]
     for collection in spec.collections.values():
@@ -106,6 +111,24 @@ def watched_tables() -> list[Watched]:
 
 def _function_sql(watched: Watched) -> str:
     name = f"steward_fw_changed_{watched.table}"
+    if watched.per_row:
+        upsert = (
+            f"INSERT INTO {CHANGES_TABLE} (client_id) SELECT DISTINCT x.id FROM (VALUES ({{ids}})) x (id)"
+            " WHERE x.id IS NOT NULL ORDER BY 1 ON CONFLICT (client_id) DO UPDATE SET client_id = excluded.client_id"
+            " WHERE false"
+        )
+        return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        {upsert.format(ids="NEW.client_id")};
+    ELSIF TG_OP = 'DELETE' THEN
+        {upsert.format(ids="OLD.client_id")};
+    ELSE
+        {upsert.format(ids="NEW.client_id), (OLD.client_id")};
+    END IF;
+    RETURN NULL;
+END
+$body$"""
     differs = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in watched.columns)
     changed = f"new_rows n JOIN old_rows o ON o.{watched.key} = n.{watched.key} WHERE {differs}"
     # A client already named stays named once; its row is locked (not rewritten: `WHERE false`) until
@@ -122,7 +145,7 @@ def _function_sql(watched: Watched) -> str:
     old_side = clients(f"SELECT o.* FROM {changed}")  # a row moved to another client names both
     guard = (
         f"IF current_setting('{RUN_SETTING}', true) = 'on' THEN RETURN NULL; END IF;" if watched.run_writes_too else ""
-    )
+    )  # (a table written row by row says so in its triggers' WHEN)
     return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
     {guard}
@@ -146,6 +169,9 @@ def _trigger_sql(watched: Watched) -> list[str]:
         statements.append(f"DROP TRIGGER IF EXISTS {trigger} ON {watched.table}")
         if event not in watched.events:
             continue
+        if watched.per_row:
+            statements.append(_row_trigger_sql(watched, event, trigger, function))
+            continue
         referencing = {
             "INSERT": "REFERENCING NEW TABLE AS new_rows",
             "UPDATE": "REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows",
@@ -156,6 +182,19 @@ def _trigger_sql(watched: Watched) -> list[str]:
             f" FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
         )
     return statements
+
+
+def _row_trigger_sql(watched: Watched, event: str, trigger: str, function: str) -> str:
+    not_the_run = f"current_setting('{RUN_SETTING}', true) IS DISTINCT FROM 'on'"
+    if event == "UPDATE":
+        differs = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in watched.columns)
+        when, event = f"({differs}) AND {not_the_run}", f"UPDATE OF {', '.join(watched.columns)}"
+    else:
+        when = not_the_run
+    return (
+        f"CREATE TRIGGER {trigger} AFTER {event} ON {watched.table}"
+        f" FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {function}()"
+    )
 
 
 def change_triggers_install(using: str = "default", **_kwargs) -> None:
