@@ -33,10 +33,10 @@ class Watched:
     columns: tuple[str, ...]  # what a rule can read of a row, and what ties it to its client
     clients_sql: str  # the clients of the rows in `r`: SELECT ... FROM r ...
     events: tuple[str, ...] = ("INSERT", "UPDATE", "DELETE")
-    run_writes_too: bool = False  # the framework's run writes this table itself (its writes name nobody)
-    # Row by row, and only for a change of `columns`: most statements on the table change none of
-    # them (a canvas move re-prioritises 100,000 alerts), and a statement's trigger would capture
-    # every row it touched.
+    # Row by row, and only for a change of `columns` outside the framework's run (whose own writes
+    # name nobody): most statements on the table change none of them (a canvas move re-prioritises
+    # 100,000 alerts), and a statement's trigger would capture every row it touched. The rows carry
+    # their `client_id` themselves.
     per_row: bool = False
 
 
@@ -77,7 +77,6 @@ def watched_tables() -> list[Watched]:
             key="id",
             columns=(column(Alert, "client"), column(Alert, "status")),
             clients_sql="SELECT r.client_id FROM r",
-            run_writes_too=True,
             per_row=True,
         ),
     ]
@@ -109,52 +108,46 @@ def watched_tables() -> list[Watched]:
     return watched
 
 
-def _function_sql(watched: Watched) -> str:
-    name = f"steward_fw_changed_{watched.table}"
-    if watched.per_row:
-        upsert = (
-            f"INSERT INTO {CHANGES_TABLE} (client_id) SELECT DISTINCT x.id FROM (VALUES ({{ids}})) x (id)"
-            " WHERE x.id IS NOT NULL ORDER BY 1 ON CONFLICT (client_id) DO UPDATE SET client_id = excluded.client_id"
-            " WHERE false"
-        )
-        return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        {upsert.format(ids="NEW.client_id")};
-    ELSIF TG_OP = 'DELETE' THEN
-        {upsert.format(ids="OLD.client_id")};
-    ELSE
-        {upsert.format(ids="NEW.client_id), (OLD.client_id")};
-    END IF;
-    RETURN NULL;
-END
-$body$"""
-    differs = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in watched.columns)
-    changed = f"new_rows n JOIN old_rows o ON o.{watched.key} = n.{watched.key} WHERE {differs}"
-    # A client already named stays named once; its row is locked (not rewritten: `WHERE false`) until
-    # this transaction ends, so a run taking the marks off (`clients_due`) waits for this change to
-    # commit and then reads it, rather than taking the mark off and reading the file as it was.
-    insert = (
-        f"INSERT INTO {CHANGES_TABLE} (client_id) SELECT DISTINCT x.id FROM ({{rows}}) x (id) WHERE x.id IS NOT NULL"
-        " ORDER BY 1 ON CONFLICT (client_id) DO UPDATE SET client_id = excluded.client_id WHERE false"
+def _note_sql(client_ids: str) -> str:
+    """Name the clients whose ids `client_ids` (SQL giving one column) yields.
+
+    A client already named stays named once; its row is locked (not rewritten: `WHERE false`) until
+    this transaction ends, so a run taking the notes off (`clients_due`) waits for this change to
+    commit and then reads it, rather than taking the note off and reading the file as it was.
+    """
+    return (
+        f"INSERT INTO {CHANGES_TABLE} (client_id) SELECT DISTINCT x.id FROM ({client_ids}) x (id)"
+        " WHERE x.id IS NOT NULL ORDER BY 1 ON CONFLICT (client_id) DO UPDATE SET client_id = excluded.client_id"
+        " WHERE false"
     )
 
-    def clients(rows: str) -> str:
-        return watched.clients_sql.replace(" FROM r", f" FROM ({rows}) r", 1)
 
-    old_side = clients(f"SELECT o.* FROM {changed}")  # a row moved to another client names both
-    guard = (
-        f"IF current_setting('{RUN_SETTING}', true) = 'on' THEN RETURN NULL; END IF;" if watched.run_writes_too else ""
-    )  # (a table written row by row says so in its triggers' WHEN)
+def _function_sql(watched: Watched) -> str:
+    if watched.per_row:
+        inserted, deleted, updated = (
+            "VALUES (NEW.client_id)",
+            "VALUES (OLD.client_id)",
+            "VALUES (NEW.client_id), (OLD.client_id)",
+        )
+    else:
+        differs = " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in watched.columns)
+        changed = f"new_rows n JOIN old_rows o ON o.{watched.key} = n.{watched.key} WHERE {differs}"
+
+        def clients(rows: str) -> str:
+            return watched.clients_sql.replace(" FROM r", f" FROM ({rows}) r", 1)
+
+        inserted, deleted = clients("SELECT * FROM new_rows"), clients("SELECT * FROM old_rows")
+        # A row moved to another client names both.
+        updated = f"{clients(f'SELECT n.* FROM {changed}')} UNION ALL {clients(f'SELECT o.* FROM {changed}')}"
+    name = f"steward_fw_changed_{watched.table}"
     return f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
-    {guard}
     IF TG_OP = 'INSERT' THEN
-        {insert.format(rows=clients("SELECT * FROM new_rows"))};
+        {_note_sql(inserted)};
     ELSIF TG_OP = 'DELETE' THEN
-        {insert.format(rows=clients("SELECT * FROM old_rows"))};
+        {_note_sql(deleted)};
     ELSE
-        {insert.format(rows=f"{clients(f'SELECT n.* FROM {changed}')} UNION ALL {old_side}")};
+        {_note_sql(updated)};
     END IF;
     RETURN NULL;
 END
@@ -209,10 +202,6 @@ def change_triggers_install(using: str = "default", **_kwargs) -> None:
             cursor.execute(_function_sql(watched))
             for statement in _trigger_sql(watched):
                 cursor.execute(statement)
-
-
-def changes_supported() -> bool:
-    return connection.vendor == "postgresql"
 
 
 # --- Which clients a run evaluates, and what it remembers of them ---------------------------------
