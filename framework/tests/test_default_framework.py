@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from clients.models import Complaint, InsurancePolicy, RepaymentType
 from clients.tests import factories as f
+from framework.horizon import rule_horizon
 from framework.rules import rule_program
 from framework.selectors import framework_evaluate, framework_problems, rule_explain
 
@@ -168,6 +169,21 @@ def test_no_contact_counts_from_the_start_of_the_relationship_when_there_was_nev
     breaking = f.ClientFactory(client_since=days_from_today(-800))
     compliant = f.ClientFactory(client_since=days_from_today(-30))
     assert_fires_only_for(default_framework, "no_contact_12_months", breaking, compliant)
+    (result,) = [
+        r
+        for r in framework_evaluate(version=default_framework, client_ids=[breaking.pk])
+        if r.rule.key == "no_contact_12_months"
+    ]
+    assert result.values["no_contact_since"] == days_from_today(-800)
+    assert "last_contact" in result.values and result.values["last_contact"] is None
+
+
+def test_no_shipped_rule_reports_a_value_that_moves_with_the_date_alone(default_framework):
+    """A value like "no contact for 400 days" changes every day, so its alerts would be rewritten every
+    night and a night could not skip those clients; the shipped rules report dates instead."""
+    for rule in default_framework.rules.all():
+        horizon = rule_horizon(rule_program(rule))
+        assert not horizon.daily and not horizon.daily_when_fired, rule.key
 
 
 def test_stale_income_fires_when_enrichment_marks_income_stale(default_framework):
