@@ -4,11 +4,13 @@ With the file unchanged, a rule's answer can still move because `today` moves. M
 in one shape: a date that does not depend on today compared with today moved by a fixed shift
 (`fixed_rate_end_date <= today + 14 days`, `received_on < today - 30 days`,
 `coalesce(max(contact_moments.occurred_on), client.client_since) < today - 12 months`). As the
-days pass such a comparison flips at most once (twice for `=`), on the day today reaches the date
-moved back by the shift: one date per client (per row, inside a collection), which the database
-computes. A client's evaluation holds until the earliest of those dates ahead, taken a few days
-early (months are clamped to a month's end: `SLACK_MONTHS`), and inside that window it is evaluated
-daily. A comparison whose flip has passed never flips again.
+days pass such a comparison flips at most once (twice for `=`), around the day today reaches the
+date moved back by the shift: one date per client (per row, inside a collection), which the
+database computes. Months clamp to a month's end (31 January + 1 month = 28 February), so the flip
+itself lies in a window of a few days around that date (`WINDOW_DAYS`, `WINDOW_MONTHS`): the
+horizon is the window's first day and, once inside it, the exact day the comparison next flips
+(each day of the window tried). A client's evaluation holds until the earliest of its dates ahead;
+a comparison whose window has passed never flips again. Each flip so costs one or two evaluations.
 
 Anything else that reads `today` is taken to change every day: in a condition, for every client
 (`daily`); in a reported value or the deadline (`days_between(last_contact, today)`), for the
@@ -32,8 +34,14 @@ from .language.orm import OrmCompiler, Template, node_key
 from .language.schema import Type
 from .rules import RuleProgram
 
-SLACK_DAYS = 1  # a shift of whole days: exact, a day either side for < against <=
-SLACK_MONTHS = 5  # months clamp to the month's end (31 January + 1 month = 28 February)
+# Where a comparison of `other` with `today + shift` can flip, in days from `other - shift` (the date
+# the database computes), for a shift of days only and for one with months: every flip day of every
+# operator, over every date of four years and shifts of -40..40 days, -30..30 months and both
+# (framework/tests/test_horizon.py checks them against the database).
+WINDOW_DAYS = (0, 1)
+WINDOW_MONTHS = (-3, 4)
+
+_MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!="}
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class Atom:
     days: int
     months: int
     collection: str | None  # the collection whose rows it is read on, or None for the client
+    op: str = "<"  # with `other` on the left (`today - 30 days > x` is `x < today - 30 days`)
 
 
 @dataclass(frozen=True)
@@ -103,10 +112,10 @@ def _today_shift(node: t.Node) -> tuple[int, int] | None:
 
 
 def _atom(node: t.Compare, collection: str | None) -> Atom | None:
-    for today_side, other in ((node.left, node.right), (node.right, node.left)):
+    for today_side, other, op in ((node.left, node.right, _MIRRORED[node.op]), (node.right, node.left, node.op)):
         shift = _today_shift(today_side)
         if shift is not None and other.type == Type.DATE and not reads_today(other):
-            return Atom(other=other, days=shift[0], months=shift[1], collection=collection)
+            return Atom(other=other, days=shift[0], months=shift[1], collection=collection, op=op)
     return None
 
 
@@ -114,16 +123,35 @@ def _atom(node: t.Compare, collection: str | None) -> Atom | None:
 
 
 def _atom_expression(compiler: OrmCompiler, atom: Atom, today: date, row: str):
-    """The client's (or row's) horizon of one atom: a date ahead, or null when it never flips again."""
+    """The client's (or row's) horizon of one atom: a date ahead, or null when it never flips again.
+
+    PostgreSQL's date arithmetic (the horizon is recorded there only). Outside the flip's window,
+    its first day (or null, once it has passed); inside it, the first day after today on which the
+    comparison's answer differs from today's, trying each day of the window; null when none does
+    (an `=` no day of which maps onto the date, as months skip the ends of longer months)."""
+    low, high = WINDOW_MONTHS if atom.months else WINDOW_DAYS
     flip = compiler._shift(t.Shift(type=Type.DATE, operand=atom.other, days=-atom.days, months=-atom.months), row)
-    slack = SLACK_MONTHS if atom.months else SLACK_DAYS
-    # The flip date computed once (it may be an aggregate over the client's rows), then compared.
+    other = compiler._value(atom.other, row)
+
+    def shifted(day: str) -> str:  # day + the atom's shift, as `_shift` computes it
+        if atom.months:
+            day = f"CAST({day} + make_interval(months => {int(atom.months)}) AS DATE)"
+        return f"({day} + {int(atom.days)})" if atom.days else day
+
+    op = atom.op if atom.op != "!=" else "<>"
+    answer_today = f"(z.o {op} {shifted('CAST({today} AS DATE)')})"
+    tries = " ".join(
+        f"WHEN z.f + {offset} > CAST({{today}} AS DATE)"
+        f" AND (z.o {op} {shifted(f'(z.f + {offset})')}) IS DISTINCT FROM {answer_today} THEN z.f + {offset}"
+        for offset in range(low, high + 1)
+    )
+    # The dates computed once (the other may be an aggregate over the client's rows), then compared.
     return Template(
-        {"flip": flip, "slack": Value(slack), "today": Value(today, output_field=DateField())},
+        {"flip": flip, "other": other, "today": Value(today, output_field=DateField())},
         templates={
-            "default": "(SELECT CASE WHEN z.f - CAST({slack} AS INTEGER) > CAST({today} AS DATE)"
-            " THEN z.f - CAST({slack} AS INTEGER) WHEN z.f + CAST({slack} AS INTEGER) >= CAST({today} AS DATE)"
-            " THEN CAST({today} AS DATE) + 1 END FROM (SELECT CAST({flip} AS DATE) AS f OFFSET 0) z)"
+            "default": f"(SELECT CASE WHEN z.f + {low} > CAST({{today}} AS DATE) + 1 THEN z.f + {low}"  # noqa: S608 - integers
+            f" WHEN z.f + {high} <= CAST({{today}} AS DATE) THEN NULL {tries} END"
+            " FROM (SELECT CAST({flip} AS DATE) AS f, CAST({other} AS DATE) AS o OFFSET 0) z)"
         },
         output_field=DateField(),
     )

@@ -1,10 +1,19 @@
 """The date horizon of a rule: which of its uses of `today` flip at a date the database can compute
 (framework.horizon), and which are taken to change every day."""
 
+import operator
+from datetime import date, timedelta
 from decimal import Decimal
 
-from framework.horizon import rule_horizon
+import pytest
+from django.db import connection
+
+from clients.models import Client
+from clients.tests.factories import TeamFactory
+from framework.horizon import WINDOW_DAYS, WINDOW_MONTHS, _atom_expression, rule_horizon
 from framework.language import compile_expression
+from framework.language.dates import add_months
+from framework.language.orm import OrmCompiler
 from framework.language.schema import Type
 from framework.rules import Branch, RuleProgram
 
@@ -74,3 +83,77 @@ def test_any_other_use_of_today_in_a_condition_changes_daily_for_everyone():
 def test_a_comparison_of_today_with_itself_is_not_an_atom():
     horizon = rule_horizon(program("today < today + 1 days"))
     assert horizon.atoms == () and horizon.daily
+
+
+# --- The flip day, as the database computes it ----------------------------------------------------
+
+FLIP_SHIFTS = ["- 1 days", "+ 14 days", "", "- 12 months", "- 1 months", "+ 6 months", "+ 25 months"]
+FLIP_TODAYS = [date(2026, 1, 30), date(2026, 2, 28), date(2027, 12, 31), date(2028, 2, 29)]
+
+
+def _first_flip(answer, today: date, around: date, *, margin: int = 40):
+    """The first day after `today` on which `answer` differs from today's, trying every day from 40
+    days before `around` to 40 after (as today moves, the shifted today passes the date once, near
+    `around`: beyond those days the answer cannot change)."""
+    now = answer(today)
+    first = max(today + timedelta(days=1), around - timedelta(days=margin))
+    days = ((around - first).days + margin + 1) if first <= around + timedelta(days=margin) else 0
+    return next((first + timedelta(days=n) for n in range(days) if answer(first + timedelta(days=n)) != now), None)
+
+
+OPERATORS = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq, "!=": operator.ne,
+}  # fmt: skip
+
+
+def _answer(atom, since: date):
+    """Whether the comparison holds on a day, in Python (the calendar `add_months` shares with the database)."""
+
+    def answer(day: date) -> bool:
+        moved = add_months(day, atom.months) + timedelta(days=atom.days)
+        return OPERATORS[atom.op](since, moved)  # the atom has the client's date on the left
+
+    return answer
+
+
+def _check_comparison(text: str, today: date, sinces: dict) -> int:
+    (atom,) = rule_horizon(program(text)).atoms
+    horizons = dict(
+        Client.objects.annotate(h=_atom_expression(OrmCompiler(today=today), atom, today, "")).values_list("pk", "h")
+    )
+    low, high = WINDOW_MONTHS if atom.months else WINDOW_DAYS
+    for pk, since in sinces.items():
+        around = add_months(since, -atom.months) - timedelta(days=atom.days)
+        flip, horizon = _first_flip(_answer(atom, since), today, around), horizons[pk]
+        where = f"{text} on {today}, client since {since}: horizon {horizon}, flip {flip}"
+        if flip is None:  # none, or the first day of a window still ahead that holds no flip
+            assert horizon is None or horizon == around + timedelta(days=low) > today, where
+        else:
+            assert horizon is not None and today < horizon <= flip, where
+            assert (flip - horizon).days <= high - low, where
+            if around + timedelta(days=low) <= today + timedelta(days=1):
+                assert horizon == flip, where  # in the window: exact
+    return len(sinces)
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the horizon is recorded on PostgreSQL only")
+def test_a_comparisons_horizon_is_never_after_its_flip_and_exact_once_the_flip_is_near():
+    """For every operator, with today on either side, shifts of days and months, and dates around
+    the ends of months and leap days: the horizon the database computes is never after the day the
+    answer flips, at most the window's width before it, and exact once the flip's window has come;
+    null when the answer never flips again (or the first day of a window ahead, which costs one
+    evaluation)."""
+    team = TeamFactory()
+    Client.objects.bulk_create(
+        Client(first_name="Flip", last_name=str(n), team=team, client_since=date(2025, 1, 1) + timedelta(days=n))
+        for n in range(0, 4 * 365, 3)
+    )
+    sinces = dict(Client.objects.values_list("pk", "client_since"))
+    checked = 0
+    for today in FLIP_TODAYS:
+        for shift in FLIP_SHIFTS:
+            for op in OPERATORS:
+                checked += _check_comparison(f"client.client_since {op} today {shift}", today, sinces)
+                checked += _check_comparison(f"today {shift} {op} client.client_since", today, sinces)
+    assert checked > 100_000
