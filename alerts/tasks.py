@@ -2,7 +2,7 @@
 
 from celery import group, shared_task
 
-from .evaluation import client_id_chunks, framework_run, framework_run_range
+from .evaluation import book_night_plan, client_id_chunks, framework_run, framework_run_range
 
 
 @shared_task(acks_late=True)
@@ -21,16 +21,24 @@ def evaluate_range(start: int, stop: int):
     return {"opened": summary.counts.opened, "kept": summary.counts.kept, "closed": summary.counts.closed}
 
 
+@shared_task(acks_late=True)
+def evaluate_clients(client_ids: list[int]):
+    """A batch of a night's due clients, by name (see `alerts.evaluation.book_plan`)."""
+    summary = framework_run(client_ids=set(client_ids))
+    return {"opened": summary.counts.opened, "kept": summary.counts.kept, "closed": summary.counts.closed}
+
+
 @shared_task
 def evaluate_all():
-    """Nightly: the whole book, one task per chunk of client ids, run in parallel by the workers."""
-    from django.db import connection
-
-    from framework.changes import changes_of_gone_clients_clear
-
-    if connection.vendor == "postgresql":
-        changes_of_gone_clients_clear()
-    return group(evaluate_range.s(start, stop) for start, stop in client_id_chunks()).apply_async().id
+    """Nightly: the whole book in chunks (ranges of client ids, or batches of the clients due in
+    quiet ranges), one task each, run in parallel by the workers."""
+    plan = book_night_plan()
+    if plan is None:
+        tasks = [evaluate_range.s(start, stop) for start, stop in client_id_chunks()]
+    else:
+        tasks = [evaluate_range.s(start, stop) for start, stop in plan.ranges]
+        tasks += [evaluate_clients.s(batch) for batch in plan.batches]
+    return group(tasks).apply_async().id if tasks else None
 
 
 @shared_task

@@ -251,6 +251,32 @@ def clients_due(*, client_id_range: tuple[int, int], key: str, today) -> list[in
         return [row[0] for row in cursor.fetchall()]
 
 
+def book_due(*, key: str, today, low: int, size: int) -> dict[int, tuple[int, list[int]]]:
+    """Per range of `size` client ids from `low` (the chunks of a whole-book run): how many current
+    clients it holds and which of them tonight's run must evaluate (as `clients_due` decides), in
+    one statement over the book. Reads the change marks without taking them off: the run of each
+    range or batch of clients takes them in its own transaction (`clients_due`, `changes_take`), so
+    a change committed after this read is evaluated by that run or on the next night, never lost."""
+    from clients.models import Client
+
+    from .models import ClientEvaluation
+
+    evaluation, client = ClientEvaluation._meta.db_table, Client._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT (c.id - %s) / %s AS bucket, count(*),
+                array_agg(c.id ORDER BY c.id) FILTER (WHERE e.client_id IS NULL OR e.rules_key <> %s
+                    OR e.evaluated_on > %s OR e.valid_until <= %s OR m.client_id IS NOT NULL)
+            FROM {client} c
+            LEFT JOIN {evaluation} e ON e.client_id = c.id
+            LEFT JOIN {CHANGES_TABLE} m ON m.client_id = c.id
+            WHERE c.deleted_at IS NULL
+            GROUP BY bucket""",
+            [low, size, key, today, today],
+        )
+        return {bucket: (clients, due or []) for bucket, clients, due in cursor.fetchall()}
+
+
 def changes_take(client_ids) -> None:
     """Take the change marks of these clients off, before they are evaluated (see `clients_due`)."""
     with connection.cursor() as cursor:

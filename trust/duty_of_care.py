@@ -134,19 +134,23 @@ CLIENT_DATA_FIELDS = (
 # --- Recording framework runs ---------------------------------------------------------------------
 
 
-def evaluation_run_record(*, version, client_ids, id_range, counts, started_at) -> EvaluationRun | None:
+def evaluation_run_record(
+    *, version, client_ids, id_range, counts, started_at, clients: int | None = None
+) -> EvaluationRun | None:
     """Record one chunk of a framework run (called by alerts.evaluation; settings.STEWARD_AFTER_FRAMEWORK_RUN).
 
-    A chunk of the book is kept as its id range; a run over named clients (those a sync changed)
-    keeps their ids too, so "did this version run on this client, and when" is answered exactly.
+    A chunk of the book is kept as its id range (its number of `clients` given, or its ids); a run
+    over named clients (those a sync changed) keeps their ids too, so "did this version run on this
+    client, and when" is answered exactly.
     """
-    if not client_ids:
+    count = clients if id_range is not None and clients is not None else len(client_ids or ())
+    if not count:
         return None
-    ids = sorted(client_ids)
     if id_range is not None:
         first, last, named = id_range[0], id_range[1] - 1, []
     else:
-        first, last, named = ids[0], ids[-1], ids
+        named = sorted(client_ids)
+        first, last = named[0], named[-1]
     return EvaluationRun.objects.create(
         version=version,
         started_at=started_at,
@@ -154,7 +158,7 @@ def evaluation_run_record(*, version, client_ids, id_range, counts, started_at) 
         first_client_id=first,
         last_client_id=last,
         client_ids=named,
-        clients=len(ids),
+        clients=count,
         opened=counts.opened,
         kept=counts.kept,
         closed=counts.closed,

@@ -10,7 +10,8 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from alerts.evaluation import framework_run
+from alerts import evaluation
+from alerts.evaluation import book_plan, framework_run
 from alerts.models import Alert, AlertEvent
 from alerts.services import alerts_dismiss
 from clients.generation import books_ensure, clients_generate
@@ -76,7 +77,18 @@ def test_a_second_run_the_same_day_evaluates_nobody_and_keeps_every_alert(book):
     assert (again.counts.opened, again.counts.updated, again.counts.closed) == (0, 0, 0)
 
 
-def test_nights_that_skip_leave_what_nights_that_evaluate_everyone_leave(book):
+@pytest.fixture(params=["as shipped", "small ranges, due clients by name", "small ranges, run as ranges"])
+def ranges(request, monkeypatch):
+    """How a night is planned (alerts.evaluation.book_plan): a 300-client book is one range as shipped;
+    in ranges of 40 ids, either every range with a client due runs as a range, or none does."""
+    if request.param != "as shipped":
+        monkeypatch.setattr(evaluation, "CHUNK_SIZE", 40)
+        by_name = request.param == "small ranges, due clients by name"
+        monkeypatch.setattr(evaluation, "SPARSE_RANGE_MAX_DUE", 40 if by_name else 0)
+    return request.param
+
+
+def test_nights_that_skip_leave_what_nights_that_evaluate_everyone_leave(book, ranges):
     """Random changes of every kind between nights, nights days and months apart. One rule more reads a
     household's rows against today (a child turning 18), so those rows' horizons count too."""
     version = FrameworkVersion.objects.get(status="active")
@@ -104,6 +116,55 @@ def test_nights_that_skip_leave_what_nights_that_evaluate_everyone_leave(book):
         assert skipped_state == everyone_state, f"{days} days on"
         assert skipped.skipped > 0 or days >= 200, "most clients wait for their horizon"
         framework_run(today=day)  # the night as it happened
+
+
+def test_a_night_runs_the_ranges_where_many_are_due_and_the_few_due_elsewhere_by_name(book, monkeypatch):
+    from trust.models import EvaluationRun
+
+    monkeypatch.setattr(evaluation, "CHUNK_SIZE", 100)
+    monkeypatch.setattr(evaluation, "SPARSE_RANGE_MAX_DUE", 5)
+    first = framework_run()
+    ids = list(Client.objects.order_by("pk").values_list("pk", flat=True))
+    moved = ids[:20] + ids[150:153]  # many in the first range, a few in the second, none in the third
+    Client.objects.filter(pk__in=moved).update(client_since=timezone.localdate() - timedelta(days=5000))
+    plan = book_plan(version=FrameworkVersion.objects.get(status="active"), today=timezone.localdate())
+    assert plan.ranges == [(ids[0], ids[0] + 100)]
+    assert plan.batches == [ids[150:153]]
+    assert [(start, clients, due) for start, _stop, clients, due in plan.quiet] == [
+        (ids[0] + 100, 100, 3),
+        (ids[0] + 200, 100, 0),
+    ]
+    EvaluationRun.objects.all().delete()
+    night = framework_run()
+    assert (night.chunks, night.clients, night.skipped) == (2, 300, 277)
+    assert night.counts.kept + night.counts.updated + night.counts.closed == first.counts.opened
+    # The duty-of-care file: every client was in tonight's run, the three also by name.
+    runs = EvaluationRun.objects.all()
+    assert all(any(run.covers(pk) for run in runs) for pk in ids)
+    assert sum(run.covers(ids[151]) for run in runs) == 2
+    assert sorted(ClientChange.objects.values_list("client_id", flat=True)) == []
+
+
+def test_the_nightly_task_sends_the_ranges_and_batches_and_leaves_what_a_run_leaves(book, monkeypatch):
+    from alerts.tasks import evaluate_all
+
+    monkeypatch.setattr(evaluation, "CHUNK_SIZE", 100)
+    monkeypatch.setattr(evaluation, "SPARSE_RANGE_MAX_DUE", 5)
+    framework_run()
+    ids = list(Client.objects.order_by("pk").values_list("pk", flat=True))
+    Client.objects.filter(pk__in=ids[:20] + ids[150:153]).update(
+        client_since=timezone.localdate() - timedelta(days=5000)
+    )
+    try:
+        with transaction.atomic():
+            framework_run()
+            expected = state_now()
+            raise Undo
+    except Undo:
+        pass
+    evaluate_all.delay()
+    assert state_now() == expected
+    assert changed_clients() == set()
 
 
 def test_a_rule_changed_evaluates_everyone_again(book):

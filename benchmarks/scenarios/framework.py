@@ -233,6 +233,7 @@ def _steady_run(context: Context, state: _HeldState) -> Measurement:
         next_night = framework_run(today=timezone.localdate() + timedelta(days=1))
         extra["next_night_seconds"] = round(time.perf_counter() - started, 2)
     extra["next_night_clients_evaluated"] = next_night.clients - next_night.skipped
+    extra["next_night_chunks"] = next_night.chunks  # ranges run as ranges, and batches of due clients by name
     extra["next_night_alerts_updated"] = next_night.counts.updated
     extra["next_night_alerts_opened"] = next_night.counts.opened
     extra["next_night_alerts_closed"] = next_night.counts.closed
