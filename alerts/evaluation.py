@@ -149,14 +149,14 @@ def book_plan_quiet_record(plan: BookPlan) -> RunSummary:
     statement over the book), and each range recorded as run (trust.duty_of_care), as a run over
     the range records it."""
     summary = RunSummary()
-    quiet = [(start, stop, clients) for start, stop, clients, due in plan.quiet if clients > due]
+    quiet = [(start, stop, clients, due) for start, stop, clients, due in plan.quiet if clients > due]
     if not quiet:
         return summary
     started_at = timezone.now()
     due = [client_id for batch in plan.batches for client_id in batch]
     kept = _live_alerts_by_range(low=plan.low, size=CHUNK_SIZE, excluding=due)
     with transaction.atomic():
-        for start, stop, clients in quiet:
+        for start, stop, clients, _due in quiet:
             counts = ReconcileCounts(kept=kept.get((start - plan.low) // CHUNK_SIZE, 0))
             summary.counts.add(counts)
             for path in settings.STEWARD_AFTER_FRAMEWORK_RUN:
@@ -164,7 +164,7 @@ def book_plan_quiet_record(plan: BookPlan) -> RunSummary:
                     version=plan.version, client_ids=None, clients=clients, id_range=(start, stop),
                     counts=counts, started_at=started_at,
                 )  # fmt: skip
-    summary.clients = summary.skipped = sum(clients for _start, _stop, clients in quiet) - len(due)
+    summary.clients = summary.skipped = sum(clients - due for _start, _stop, clients, due in quiet)
     return summary
 
 

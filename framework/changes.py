@@ -284,14 +284,15 @@ def changes_take(client_ids) -> None:
 
 
 def changes_of_gone_clients_clear() -> int:
-    """Take off the marks of clients that no longer exist (erased, merged): no range of a run reaches
-    an id past the last client's. Run with every whole-book evaluation; how many it took off."""
+    """Take off the marks of clients that are gone (erased, merged) or deleted: a night's run reaches
+    neither (no range reaches an id past the last client's, and a planned night reads current
+    clients only). Run with every whole-book evaluation; how many it took off."""
     from clients.models import Client
 
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {CHANGES_TABLE} m WHERE NOT EXISTS"
-            f" (SELECT 1 FROM {Client._meta.db_table} c WHERE c.id = m.client_id)"
+            f" (SELECT 1 FROM {Client._meta.db_table} c WHERE c.id = m.client_id AND c.deleted_at IS NULL)"
         )
         return cursor.rowcount
 

@@ -123,26 +123,34 @@ def test_a_night_runs_the_ranges_where_many_are_due_and_the_few_due_elsewhere_by
 
     monkeypatch.setattr(evaluation, "CHUNK_SIZE", 100)
     monkeypatch.setattr(evaluation, "SPARSE_RANGE_MAX_DUE", 5)
-    first = framework_run()
+    clients_generate(count=100, seed=12, books=books_ensure())
+    facts_refresh()
+    framework_run()
     ids = list(Client.objects.order_by("pk").values_list("pk", flat=True))
-    moved = ids[:20] + ids[150:153]  # many in the first range, a few in the second, none in the third
+    assert ids == list(range(ids[0], ids[0] + 400))
+    # Many due in the first range, a few in the second, none in the third; the fourth's three clients
+    # left are all due.
+    moved = ids[:20] + ids[150:153] + ids[397:]
     Client.objects.filter(pk__in=moved).update(client_since=timezone.localdate() - timedelta(days=5000))
+    Client.objects.filter(pk__in=ids[300:397]).update(deleted_at=timezone.now())
     plan = book_plan(version=FrameworkVersion.objects.get(status="active"), today=timezone.localdate())
     assert plan.ranges == [(ids[0], ids[0] + 100)]
-    assert plan.batches == [ids[150:153]]
+    assert plan.batches == [ids[150:153] + ids[397:]]
     assert [(start, clients, due) for start, _stop, clients, due in plan.quiet] == [
         (ids[0] + 100, 100, 3),
         (ids[0] + 200, 100, 0),
+        (ids[0] + 300, 3, 3),
     ]
     EvaluationRun.objects.all().delete()
     night = framework_run()
-    assert (night.chunks, night.clients, night.skipped) == (2, 300, 277)
-    assert night.counts.kept + night.counts.updated + night.counts.closed == first.counts.opened
-    # The duty-of-care file: every client was in tonight's run, the three also by name.
+    assert (night.chunks, night.clients, night.skipped) == (2, 303, 277)
+    live = Alert.objects.filter(status__in=Alert.LIVE_STATUSES, client__deleted_at__isnull=True)
+    assert night.counts.kept + night.counts.opened == live.count()
+    # The duty-of-care file: every current client was in tonight's run, the three also by name.
     runs = EvaluationRun.objects.all()
-    assert all(any(run.covers(pk) for run in runs) for pk in ids)
+    assert all(any(run.covers(pk) for run in runs) for pk in ids[:300] + ids[397:])
     assert sum(run.covers(ids[151]) for run in runs) == 2
-    assert sorted(ClientChange.objects.values_list("client_id", flat=True)) == []
+    assert changed_clients() == set()  # the deleted clients' marks too
 
 
 def test_the_nightly_task_sends_the_ranges_and_batches_and_leaves_what_a_run_leaves(book, monkeypatch):
