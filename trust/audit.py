@@ -189,9 +189,16 @@ def _history_of_updated(model, history, rows, field_names, *, origin, user, now)
             changes[row_id] = (row, changed)
     if not changes:
         return 0
+    # The rest of each changed row's state: only the columns this write leaves as they are (the
+    # written ones come from the rows themselves), so the provenance JSON is not read and decoded
+    # again. The row's own source is read either way: it names the change when no field says.
+    written_set = set(written)
+    unwritten = [attname for attname in tracked if attname not in written_set or attname == "source"]
     snapshots = {
         values[pk_attname]: values
-        for values in model._base_manager.filter(EqualsAny(F("pk"), list(changes))).values(*tracked)
+        for values in model._base_manager.filter(EqualsAny(F("pk"), list(changes))).values(
+            *dict.fromkeys([pk_attname, *unwritten])
+        )
     }
     history_rows = []
     for row_id, (row, changed) in changes.items():

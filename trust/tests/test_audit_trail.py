@@ -209,6 +209,19 @@ def test_a_bulk_write_that_only_refreshes_bookkeeping_writes_no_history():
     assert history_record_bulk(model=Client, rows=[row], field_names=["email", "fetched_at", "provenance"]) == 1
 
 
+def test_a_bulk_update_is_recorded_as_the_whole_row_after_it_the_fields_it_left_as_they_were():
+    client = ClientFactory(first_name="Anna", source="crm", provenance={"email": {"source": "old"}})
+    row = {"id": client.pk, "email": "nieuw@example.nl", "provenance": {"email": {"source": "crm"}}}
+    from clients.bulk import rows_update
+
+    rows_update(Client, [row], ["email", "provenance"])
+
+    record = history_of(Client).filter(id=client.pk, history_type="~").get()
+    assert (record.email, record.provenance) == ("nieuw@example.nl", {"email": {"source": "crm"}})
+    assert (record.first_name, record.team_id, record.created_at) == ("Anna", client.team_id, client.created_at)
+    assert (record.source, record.history_source) == ("crm", "crm")
+
+
 def test_products_changed_in_bulk_are_recorded_and_on_the_clients_history(advisor):
     income = IncomeFactory(client=ClientFactory(team=advisor.team))
     old_amount = income.gross_annual_amount
