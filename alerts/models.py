@@ -178,7 +178,13 @@ class AlertEvent(models.Model):
     """One change of an alert: who (or the framework), when, from what to what, and why."""
 
     # Indexed by (alert, at) below; `by` only where a person acted (the framework's events have none).
-    alert = models.ForeignKey(Alert, related_name="events", on_delete=models.CASCADE, db_index=False)
+    # No database constraint: every event is written with or right after its alert (the framework
+    # writes both in one statement), alerts are deleted only through the ORM, which deletes their
+    # events too (CASCADE), and checking the key per row was a ninth of writing a night's new alerts
+    # (docs/benchmarks.md, "Fourteenth session").
+    alert = models.ForeignKey(
+        Alert, related_name="events", on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
     at = models.DateTimeField(default=timezone.now)
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alerts.models import Alert, AlertType
+from alerts.models import Alert, AlertEvent, AlertType
 from alerts.services import (
     DISMISSAL_PERIOD,
     Finding,
@@ -132,6 +132,18 @@ def test_every_status_change_is_recorded_with_who_and_why(sanne, advisor):
         "resolved",
         "New period agreed",
     )
+
+
+def test_a_deleted_clients_alerts_take_their_events_with_them(sanne, advisor):
+    # The events' key to their alert has no database constraint (alerts.models): the ORM's cascade
+    # is what keeps the two together.
+    reconcile(sanne, fixed_rate(sanne))
+    alerts_resolve(alerts=Alert.objects.all(), user=advisor, reason="New period agreed")
+    assert AlertEvent.objects.filter(alert__client=sanne).count() == 2
+
+    sanne.delete()
+
+    assert not Alert.objects.exists() and not AlertEvent.objects.exists()
 
 
 def test_an_alert_is_only_assigned_within_its_team(sanne, advisor, advisor_other_team):
