@@ -124,12 +124,28 @@ def _tidy_sql(expression: str) -> str:
     return f"trim_scale(round(CAST({expression} AS numeric), 4))"
 
 
+# The whole part of an amount below 10^15, grouped by threes with ',' (to_char's literal comma).
+_GROUPED_BY_THREES = "FM999,999,999,999,990"
+
+
 def _number_text_sql(expression: str, fmt: LanguageFormats, params: list) -> str:
-    """A tidy number as `rules.format_value` writes it: sign, grouped whole part, decimal part."""
+    """A tidy number as `rules.format_value` writes it: sign, grouped whole part, decimal part.
+
+    Grouped by threes, the whole part of an amount below 10^15 is written by `to_char`: 1.25 µs an
+    amount against 2.8 µs with `regexp_replace`, which stays for the rest (docs/benchmarks.md).
+    """
     text = f"CAST(abs({_tidy_sql(expression)}) AS text)"
     whole = f"split_part({text}, '.', 1)"
     if fmt.grouping:
-        whole = rf"regexp_replace({whole}, '(\d)(?=(\d{{{fmt.grouping}}})+$)', '\1' || %s, 'g')"
+        grouped = rf"regexp_replace({whole}, '(\d)(?=(\d{{{fmt.grouping}}})+$)', '\1' || %s, 'g')"
+        if fmt.grouping == 3:
+            tidy = _tidy_sql(expression)
+            grouped = (
+                f"CASE WHEN abs({tidy}) < 1e15 THEN replace(to_char(trunc(abs({tidy})), '{_GROUPED_BY_THREES}'),"
+                f" ',', %s) ELSE {grouped} END"
+            )
+            params.append(fmt.thousand_separator)
+        whole = grouped
         params.append(fmt.thousand_separator)
     params.append(fmt.decimal_separator)
     return (

@@ -25,3 +25,51 @@ def test_a_quoted_amount_or_date_reads_as_django_localises_it(language, amount, 
 def test_dutch_amounts_use_a_decimal_comma_and_thousand_dots():
     with translation.override("nl"):
         assert format_value(Decimal("1234567.50")) == "1.234.567,5"
+
+
+EDGE_AMOUNTS = [
+    "0", "0.5", "-0.5", "7", "999", "1000", "-1000", "1234.5", "999999.9999", "1000000", "-1234567.89",
+    "0.0001", "12.30", "999999999999999", "999999999999999.9999", "1000000000000000", "-1000000000000000.5",
+    "123456789012345678901234.25",
+]  # fmt: skip
+
+
+def sql_number_text(amount: Decimal, language: str) -> str:
+    """The amount as the staged messages write it (framework.staging), computed by PostgreSQL."""
+    from django.db import connection
+
+    from framework.staging import _language_formats, _number_text_sql
+
+    params: list = []
+    sql = _number_text_sql("CAST(%s AS text)", _language_formats(language), params)
+    # The expression is repeated inside: each of its copies needs the amount, so inline it as a literal.
+    sql = sql.replace("CAST(%s AS text)", f"CAST('{amount}' AS text)")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {sql}", params)
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "nl"])
+def test_the_staged_messages_write_amounts_as_the_python_path_does(language):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the staged messages are PostgreSQL's")
+    for text in EDGE_AMOUNTS:
+        amount = tidy_number(Decimal(text))
+        with translation.override(language):
+            assert sql_number_text(amount, language) == format_value(amount), text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["en", "nl"])
+@given(amount=st.decimals(min_value=Decimal("-1e17"), max_value=Decimal("1e17"), allow_nan=False, places=4))
+def test_any_amount_is_written_alike_by_the_staged_messages_and_the_python_path(language, amount):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the staged messages are PostgreSQL's")
+    amount = tidy_number(amount)
+    with translation.override(language):
+        assert sql_number_text(amount, language) == format_value(amount)
