@@ -4,12 +4,14 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import formats, translation
 from hypothesis import given
 from hypothesis import strategies as st
 
 from framework.language.values import tidy_number
 from framework.rules import format_value
+from framework.staging import _language_formats, _number_text_sql
 
 amounts = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), allow_nan=False, places=6)
 
@@ -36,10 +38,6 @@ EDGE_AMOUNTS = [
 
 def sql_number_text(amount: Decimal, language: str) -> str:
     """The amount as the staged messages write it (framework.staging), computed by PostgreSQL."""
-    from django.db import connection
-
-    from framework.staging import _language_formats, _number_text_sql
-
     params: list = []
     sql = _number_text_sql("CAST(%s AS text)", _language_formats(language), params)
     # The expression is repeated inside: each of its copies needs the amount, so inline it as a literal.
@@ -49,13 +47,13 @@ def sql_number_text(amount: Decimal, language: str) -> str:
         return cursor.fetchone()[0]
 
 
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="the staged messages are PostgreSQL's")
+
+
 @pytest.mark.django_db
+@postgresql_only
 @pytest.mark.parametrize("language", ["en", "nl"])
 def test_the_staged_messages_write_amounts_as_the_python_path_does(language):
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the staged messages are PostgreSQL's")
     for text in EDGE_AMOUNTS:
         amount = tidy_number(Decimal(text))
         with translation.override(language):
@@ -63,13 +61,10 @@ def test_the_staged_messages_write_amounts_as_the_python_path_does(language):
 
 
 @pytest.mark.django_db
+@postgresql_only
 @pytest.mark.parametrize("language", ["en", "nl"])
 @given(amount=st.decimals(min_value=Decimal("-1e17"), max_value=Decimal("1e17"), allow_nan=False, places=4))
 def test_any_amount_is_written_alike_by_the_staged_messages_and_the_python_path(language, amount):
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the staged messages are PostgreSQL's")
     amount = tidy_number(amount)
     with translation.override(language):
         assert sql_number_text(amount, language) == format_value(amount)
