@@ -39,9 +39,8 @@ EDGE_AMOUNTS = [
 def sql_number_text(amount: Decimal, language: str) -> str:
     """The amount as the staged messages write it (framework.staging), computed by PostgreSQL."""
     params: list = []
-    sql = _number_text_sql("CAST(%s AS text)", _language_formats(language), params)
-    # The expression is repeated inside: each of its copies needs the amount, so inline it as a literal.
-    sql = sql.replace("CAST(%s AS text)", f"CAST('{amount}' AS text)")
+    # The expression is repeated inside, so the amount goes in as a literal, not a parameter.
+    sql = _number_text_sql(f"CAST('{amount}' AS text)", _language_formats(language), params)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {sql}", params)
         return cursor.fetchone()[0]
