@@ -49,8 +49,12 @@ def _recorder(path: str):
     return import_string(path)
 
 
-def bulk_written(model, rows: list, field_names: list[str] | None) -> None:
-    """Rows of `model` about to be updated in `field_names` (None: rows just inserted, with their ids)."""
+def bulk_written(model, rows: list, field_names: list[str] | None, *, staging: str | None = None) -> None:
+    """Rows of `model` about to be updated in `field_names` (None: rows just inserted, with their ids).
+
+    `staging`: the temporary table that holds the update's primary keys and new values, when there
+    is one (PostgreSQL), so the recorder can compare in SQL.
+    """
     path = getattr(settings, "STEWARD_BULK_WRITE_AUDIT", "")
     if path and rows:
-        _recorder(path)(model=model, rows=rows, field_names=field_names)
+        _recorder(path)(model=model, rows=rows, field_names=field_names, staging=staging)

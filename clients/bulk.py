@@ -166,6 +166,12 @@ def _copy_converter(field: models.Field):
     return lambda value, field=field: None if value is None else field.get_db_prep_save(value, connection)
 
 
+def copy_comparable(field: models.Field) -> bool:
+    """Whether the stored value of `field` can be compared with a staged one in SQL: false for a
+    field that prepares its own value (an encrypted one stores a new ciphertext each time)."""
+    return _copy_converter(field) in (None, _as_text_json, _as_text_datetime)
+
+
 @cache
 def _insert_columns(model: type[models.Model]) -> tuple[list[models.Field], dict]:
     """Every concrete column, and the value a row that does not name it gets (as `Model()` would)."""
@@ -232,8 +238,10 @@ def ids_reserve(model: type[models.Model], count: int) -> list[int]:
     if not count:
         return []
     with connection.cursor() as cursor:
+        # The sequence is looked up once, in a sub-select: `nextval(pg_get_serial_sequence(...))`
+        # looked it up again for every id, and 20,000 ids took 60 ms instead of 7.
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            "SELECT nextval((SELECT pg_get_serial_sequence(%s, %s)::regclass)) FROM generate_series(1, %s)",
             [model._meta.db_table, model._meta.pk.column, count],
         )
         return [row[0] for row in cursor.fetchall()]
@@ -292,8 +300,8 @@ def rows_update(model: type[models.Model], rows: list[dict], field_names: list[s
     if not rows:
         return 0
     pk = model._meta.pk
-    bulk_written(model, rows, field_names)  # before the UPDATE: the audit trail compares old and new
     if not copy_supported():
+        bulk_written(model, rows, field_names)  # before the UPDATE: the audit trail compares old and new
         objects = [SimpleNamespace(pk=row[pk.attname], **row) for row in rows]
         return bulk_update_rows(model, objects, field_names)
     quote = connection.ops.quote_name
@@ -308,6 +316,8 @@ def rows_update(model: type[models.Model], rows: list[dict], field_names: list[s
             f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"  # noqa: S608 - quoted model names
         )
         copy_rows(cursor, staging, fields, rows)
+        # Before the UPDATE: the audit trail compares the staged values with the stored ones.
+        bulk_written(model, rows, field_names, staging=staging)
         cursor.execute(
             f"UPDATE {table} SET {assignments} FROM {staging} s WHERE {table}.{quote(pk.column)} = s.{quote(pk.column)}"  # noqa: S608 - as above
         )

@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from accounts.models import Team
 
+from .bulk import ids_reserve
 from .models import (
     Agreement,
     Asset,
@@ -1703,11 +1704,7 @@ def _write_with_copy(batch: _Batch) -> None:
             columns = [f.column for f in fields]
             model_ids = None
             if model in PARENT_MODELS:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                    [model._meta.db_table, len(rows)],
-                )
-                model_ids = [row[0] for row in cursor.fetchall()]
+                model_ids = ids_reserve(model, len(rows))
                 ids[model] = model_ids
                 attnames, columns = ["id", *attnames], ["id", *columns]
             values_of = itemgetter(*attnames)

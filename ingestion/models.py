@@ -201,7 +201,8 @@ class SourceRecord(models.Model):
 class DataConflict(models.Model):
     """A source holds a different value than the one that won: shown on the client page, counted by rules."""
 
-    client = models.ForeignKey(Client, related_name="data_conflicts", on_delete=models.CASCADE)
+    # No index of its own: the unique constraint's index starts with the client.
+    client = models.ForeignKey(Client, related_name="data_conflicts", on_delete=models.CASCADE, db_index=False)
     target = models.CharField(max_length=60)
     winning_source = models.CharField(max_length=50)
     winning_value = models.TextField(blank=True)

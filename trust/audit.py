@@ -28,7 +28,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from clients.audit_hook import write_origin
-from clients.bulk import EqualsAny, rows_insert
+from clients.bulk import EqualsAny, copy_comparable, rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +86,18 @@ def history_row_complete(*, history_instance, history_user, **kwargs) -> None:
 # --- Bulk writes ----------------------------------------------------------------------------------
 
 
-def history_record_bulk(*, model: type[models.Model], rows: list, field_names: list[str] | None) -> int:
+def history_record_bulk(
+    *, model: type[models.Model], rows: list, field_names: list[str] | None, staging: str | None = None
+) -> int:
     """Record bulk-written rows of an audited model; returns the number of history rows written.
 
     `field_names` None: the rows were just inserted (they carry their ids); one "+" row each, copied
     by one INSERT ... SELECT from the table itself. Otherwise the rows are about to be updated in
-    `field_names`: their current values are read (the compared columns of all, then whole rows of
-    those that change), and each row whose values change in a field other than bookkeeping
-    (AUDIT_IGNORED_FIELDS) gets a "~" row with its new state.
+    `field_names`, and each row whose values change in a field other than bookkeeping
+    (AUDIT_IGNORED_FIELDS) gets a "~" row with its new state. With `staging` (PostgreSQL: a table
+    of the rows' primary keys and new values, see `clients.bulk.rows_update`) that is one
+    INSERT ... SELECT comparing the staged values with the stored ones; without, the current values
+    are read and compared in Python.
     """
     history = history_model_of(model)
     if history is None or not rows:
@@ -103,6 +107,8 @@ def history_record_bulk(*, model: type[models.Model], rows: list, field_names: l
     now = timezone.now()
     if field_names is None:
         return _history_of_inserted(model, history, rows, origin=origin, user=user, now=now)
+    if staging is not None and all(copy_comparable(model._meta.get_field(name)) for name in field_names):
+        return _history_of_staged(model, history, staging, field_names, origin=origin, user=user, now=now)
     return _history_of_updated(model, history, rows, field_names, origin=origin, user=user, now=now)
 
 
@@ -214,6 +220,68 @@ def _history_of_updated(model, history, rows, field_names, *, origin, user, now)
         )
     rows_insert(history, history_rows)
     return len(history_rows)
+
+
+def _history_of_staged(model, history, staging: str, field_names, *, origin, user, now) -> int:
+    """`_history_of_updated` in one statement: the staged rows that differ from the stored ones in a
+    compared field, as they will be (written columns from the staging table, the rest as stored).
+
+    Nothing is read into Python, compared there or written back: for a sync's batch that was two
+    reads, a comparison per row and a COPY of the history rows. The history's source is worked out
+    as `_sources_of` does: the sources that the new provenance names for the changed fields, in
+    code-point order, else the row's own source.
+    """
+    quote = connection.ops.quote_name
+    tracked = list(history.tracked_fields)
+    tracked_attnames = {field.attname for field in tracked}
+    written = [model._meta.get_field(name) for name in field_names]
+    written_columns = {field.column for field in written if field.attname in tracked_attnames}
+    compared = [
+        field for field in written if field.attname in tracked_attnames and field.name not in AUDIT_IGNORED_FIELDS
+    ]
+    if not compared:
+        return 0
+    changed = {field.name: f"t.{quote(field.column)} IS DISTINCT FROM s.{quote(field.column)}" for field in compared}
+    meta = _history_meta(history_type="~", origin=origin, user=user, now=now, source=origin.source)
+    meta_columns = [name for name in meta if name != "history_source"]
+    date_field = history._meta.get_field("history_date")
+    params: list = [
+        date_field.get_db_prep_value(now, connection) if name == "history_date" else meta[name] for name in meta_columns
+    ]
+    if origin.source:
+        source_sql = "%s"
+        params.append(origin.source)
+    else:
+        row_source = "COALESCE(t.\"source\", '')" if "source" in tracked_attnames else "''"
+        provenance_written = "provenance" in written_columns
+        per_field = []
+        for name, is_changed in changed.items():
+            if provenance_written:  # the new provenance's entry for the field, if it is one
+                per_field.append(
+                    f"CASE WHEN {is_changed} THEN CASE WHEN jsonb_typeof(s.provenance -> %s) = 'object' "
+                    f"THEN COALESCE(s.provenance -> %s ->> 'source', '') ELSE {row_source} END END"
+                )
+                params += [name, name]
+            else:
+                per_field.append(f"CASE WHEN {is_changed} THEN {row_source} END")
+        named = ", ".join(per_field)  # quoted column names only; the field names are parameters
+        source_sql = (
+            'COALESCE((SELECT string_agg(DISTINCT named COLLATE "C", \', \' ORDER BY named COLLATE "C") '  # noqa: S608
+            f"FROM unnest(ARRAY[{named}]::text[]) AS named WHERE named <> ''), {row_source})"
+        )
+    columns = [field.column for field in tracked]
+    values = [f"{'s' if column in written_columns else 't'}.{quote(column)}" for column in columns]
+    into = ", ".join(quote(column) for column in [*columns, *meta_columns, "history_source"])
+    pk_column = quote(model._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(history._meta.db_table)} ({into}) "  # noqa: S608 - quoted names; values are parameters
+            f"SELECT {', '.join(values)}, {', '.join(['%s'] * len(meta_columns))}, {source_sql} "
+            f"FROM {quote(model._meta.db_table)} t JOIN {quote(staging)} s ON t.{pk_column} = s.{pk_column} "
+            f"WHERE {' OR '.join(changed.values())}",
+            params,
+        )
+        return cursor.rowcount
 
 
 def _sources_of(changed: list[str], provenance: dict | None, row_source: str) -> str:

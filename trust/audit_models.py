@@ -123,6 +123,21 @@ AUDITED_MODELS: list[type[models.Model]] = [
 ]
 
 
+def _unsearched_foreign_keys(model) -> list[str]:
+    """Foreign keys whose copies in the history are never looked up: no index for them there.
+
+    The trail is read by object (`id`) and, for the client page, by the client, mortgage or
+    household a row hangs off (`audit_selectors.client_changes`); an index on any other key (a
+    client's team or advisor, an income's employment) only cost every bulk write of the sync.
+    """
+    searched = (clients.models.Client, clients.models.Mortgage, clients.models.Household)
+    return [
+        field.name
+        for field in model._meta.fields
+        if isinstance(field, models.ForeignKey) and field.remote_field.model not in searched
+    ]
+
+
 def _has_field(model, name: str) -> bool:
     return any(field.name == name for field in model._meta.fields)
 
@@ -138,6 +153,7 @@ def _register_all() -> None:
             bases=[AuditRecord],
             excluded_fields=[name for name in EXCLUDED_FIELDS.get(model, []) if _has_field(model, name)],
             m2m_fields=M2M_FIELDS.get(model, []),
+            no_db_index=_unsearched_foreign_keys(model),
             # A history row outlives the user: an id, not a foreign key the database would null or
             # cascade (which the immutable tables would refuse anyway).
             history_user_id_field=models.BigIntegerField(null=True, blank=True, db_index=True),

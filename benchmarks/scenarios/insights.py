@@ -115,7 +115,8 @@ def _history_generate_sql(advisor_id: int, rate: float) -> None:
         (
             """
             CREATE TEMP TABLE bench_alerts AS
-            SELECT nextval(pg_get_serial_sequence('alerts_alert', 'id')) AS alert_id, x.client_id, x.team_id,
+            SELECT nextval((SELECT pg_get_serial_sequence('alerts_alert', 'id')::regclass)) AS alert_id,
+                x.client_id, x.team_id,
                 x.segment, (%(types)s::bigint[])[x.pick] AS alert_type_id, (%(quadrants)s::text[])[x.pick] AS quadrant,
                 x.opened_at,
                 CASE WHEN x.r < 0.6 THEN 'email' WHEN x.r < 0.75 THEN 'letter' WHEN x.r < 0.85 THEN 'phone'
@@ -137,7 +138,8 @@ def _history_generate_sql(advisor_id: int, rate: float) -> None:
         (
             """
             CREATE TEMP TABLE bench_messages AS
-            SELECT nextval(pg_get_serial_sequence('followup_message', 'id')) AS message_id, a.alert_id, a.client_id,
+            SELECT nextval((SELECT pg_get_serial_sequence('followup_message', 'id')::regclass)) AS message_id,
+                a.alert_id, a.client_id,
                 a.team_id, m.channel, m.sent_at,
                 CASE WHEN random() < least(0.95, r.rate * f.factor) THEN m.sent_at
                     + r.hours * exp(0.9 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) * interval '1 hour'

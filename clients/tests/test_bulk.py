@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clients.bulk import bulk_update_rows
+from clients.bulk import bulk_update_rows, ids_reserve
 from clients.models import Client, LoanPart
 
 from .factories import ClientFactory, LoanPartFactory
@@ -44,3 +44,12 @@ def test_decimals_and_booleans_round_trip_in_few_statements():
     assert len(queries) == 1
     stored = list(LoanPart.objects.order_by("pk").values_list("outstanding_balance", "interest_rate"))
     assert stored == [(Decimal("1234.56") + i, None if i == 2 else Decimal("4.125")) for i in range(4)]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ids come from PostgreSQL's sequences")
+def test_reserved_ids_are_new_and_the_next_save_takes_an_id_after_them():
+    before = ClientFactory(household=None)
+    reserved = ids_reserve(Client, 5)
+    after = ClientFactory(household=None)
+    assert len(set(reserved)) == 5
+    assert before.pk < min(reserved) and max(reserved) < after.pk

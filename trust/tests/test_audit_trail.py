@@ -2,16 +2,19 @@
 who (or which source), when and old → new; syncs are recorded per changed row and a sync that
 changes nothing records nothing; the history is on the client's page and in admin."""
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from alerts.models import AlertType
 from canvas.services import placement_move
 from clients.audit_hook import written_by
+from clients.bulk import rows_update
 from clients.models import Client, Income
 from clients.tests.factories import ClientFactory, IncomeFactory
 from framework import services as framework_services
@@ -235,6 +238,70 @@ def test_products_changed_in_bulk_are_recorded_and_on_the_clients_history(adviso
     entry = next(entry for entry in client_changes(client=income.client) if entry.kind == "~")
     assert entry.by == "source payroll-export"
     assert entry.changes[0].name == "gross_annual_amount"
+
+
+def _history_written(model, rows, field_names, *, staged: bool) -> list[dict]:
+    """The "~" rows that recording these updates writes, by the staged comparison (rows_update on
+    PostgreSQL) or in Python (the recorder without a staging table); rolled back either way."""
+    history = history_model_of(model)
+    columns = [field.attname for field in history.tracked_fields]
+    meta = ["history_source", "history_user_id", "history_username", "history_change_reason"]
+    with transaction.atomic():
+        if staged:
+            rows_update(model, rows, field_names)
+        else:
+            history_record_bulk(model=model, rows=rows, field_names=field_names)
+        written = list(history.objects.filter(history_type="~").order_by("id").values(*columns, *meta))
+        transaction.set_rollback(True)
+    return written
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the staged comparison is PostgreSQL's")
+def test_a_staged_update_records_exactly_what_the_comparison_in_python_records():
+    clients = [
+        ClientFactory(source="crm", city="Utrecht", birth_date=date(1970, 1, 1), email=f"c{index}@example.nl")
+        for index in range(6)
+    ]
+    now = timezone.now()
+    entry = {"source": "z-portal", "record": "1"}
+    changes = [
+        {"fetched_at": now, "provenance": {"email": entry}},  # bookkeeping only: no row
+        {"email": "nieuw@example.nl", "provenance": {"email": entry}},  # the provenance names the source
+        {"email": "b@example.nl", "city": "Zeist", "provenance": {"email": entry}},  # and the row's own
+        {"city": "Zeist", "provenance": {"city": "not an entry"}},  # no entry: the row's source
+        {"birth_date": None, "provenance": {"birth_date": {"record": "2"}}},  # an entry without a source
+        {"email": "c5@example.nl", "birth_date": date(1970, 1, 1), "provenance": {}},  # the same values
+    ]
+    fields = ["email", "city", "birth_date", "fetched_at", "provenance"]
+    rows = []
+    for client, change in zip(clients, changes, strict=True):
+        row = {field: getattr(client, field) for field in fields}
+        rows.append({**row, "id": client.pk, **change})
+
+    staged = _history_written(Client, rows, fields, staged=True)
+
+    assert staged == _history_written(Client, rows, fields, staged=False)
+    assert [(row["id"], row["history_source"]) for row in staged] == [
+        (clients[1].pk, "z-portal"),
+        (clients[2].pk, "crm, z-portal"),
+        (clients[3].pk, "crm"),
+        (clients[4].pk, "crm"),
+    ]
+    second = staged[1]  # the whole row after the update: written fields and the ones left
+    assert (second["email"], second["city"], second["team_id"]) == ("b@example.nl", "Zeist", clients[2].team_id)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the staged comparison is PostgreSQL's")
+def test_a_staged_update_on_whose_behalf_a_source_writes_names_that_source():
+    incomes = [IncomeFactory(gross_annual_amount=Decimal("50000.00")) for _ in range(2)]
+    rows = [
+        {"id": incomes[0].pk, "gross_annual_amount": Decimal("50000.0")},  # the same amount, written otherwise
+        {"id": incomes[1].pk, "gross_annual_amount": Decimal("51000.00")},
+    ]
+    with written_by(source="payroll-export"):
+        staged = _history_written(Income, rows, ["gross_annual_amount"], staged=True)
+        assert staged == _history_written(Income, rows, ["gross_annual_amount"], staged=False)
+    assert [(row["id"], row["history_source"]) for row in staged] == [(incomes[1].pk, "payroll-export")]
 
 
 # --- Where people see it --------------------------------------------------------------------------
