@@ -107,7 +107,7 @@ def history_record_bulk(
     now = timezone.now()
     if field_names is None:
         return _history_of_inserted(model, history, rows, origin=origin, user=user, now=now)
-    if staging is not None and all(copy_comparable(model._meta.get_field(name)) for name in field_names):
+    if staging is not None and _staged_comparable(model, history, field_names):
         return _history_of_staged(model, history, staging, field_names, origin=origin, user=user, now=now)
     return _history_of_updated(model, history, rows, field_names, origin=origin, user=user, now=now)
 
@@ -220,6 +220,14 @@ def _history_of_updated(model, history, rows, field_names, *, origin, user, now)
         )
     rows_insert(history, history_rows)
     return len(history_rows)
+
+
+def _staged_comparable(model, history, field_names) -> bool:
+    """Whether every written field the trail keeps compares in SQL as it does in Python (an encrypted
+    one does not: each write stores a new ciphertext; the BSN, though written, is not kept)."""
+    tracked = {field.attname for field in history.tracked_fields}
+    written = (model._meta.get_field(name) for name in field_names)
+    return all(copy_comparable(field) for field in written if field.attname in tracked)
 
 
 def _history_of_staged(model, history, staging: str, field_names, *, origin, user, now) -> int:
