@@ -17,6 +17,9 @@ a scan per batch and lane) for the record ids it has not met yet. Clients that s
 consolidated (they have source records) are left to the engine: there, precedence decides every
 field.
 
+Every change is in the audit trail, as a sync's are: a "+" row per client created and a "~" row per
+client whose values changed, on behalf of the source (`trust.audit`, through `bulk_written`).
+
 Why not `INSERT ... ON CONFLICT`: it needs a unique index on (source, source_record_id), which
 the clients table does not have yet; with it, the two statements become one (see
 docs/benchmarks.md). Elsewhere (SQLite) the same contract is kept with the ORM's bulk statements.
@@ -37,6 +40,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from clients.audit_hook import bulk_written, write_origin, written_by
 from clients.bulk import EqualsAny, collector_relaxed, copy_supported, copy_tuples
 from clients.models import Client
 
@@ -109,6 +113,10 @@ def clients_bulk_load(
     started = time.perf_counter()
     now = now or timezone.now()
     report = BulkLoadReport()
+    # On whose behalf, for the audit trail: the caller's user and reason, and this source. Lanes are
+    # threads of their own, so they are handed it.
+    caller = write_origin()
+    origin = {"user": caller.user, "source": caller.source or source_key, "reason": caller.reason}
     lanes = PARALLEL_LANES if copy_supported() and not connection.in_atomic_block else 1
     # The record ids this load wrote, while the source had no clients before it (see FRESH_IDS_KEPT).
     written: set[str] | None = set() if copy_supported() and _source_is_new(source_key) else None
@@ -121,9 +129,9 @@ def clients_bulk_load(
             # Nothing of this batch can be known: the source was new and the load has not met these ids.
             lookup = written is None or not written.isdisjoint(record_ids)
             if pool is None:
-                report.add(*_batch_load(source_key, team_id, batch, fields, now, lookup=lookup))
+                report.add(*_batch_load(source_key, team_id, batch, fields, now, origin, lookup=lookup))
             else:
-                pool.submit(batch, source_key, team_id, fields, now, lookup)
+                pool.submit(batch, source_key, team_id, fields, now, origin, lookup)
             report.rows += len(batch)
             if written is not None:
                 written.update(record_ids)
@@ -140,10 +148,10 @@ def _source_is_new(source_key: str) -> bool:
 
 
 def _batch_load(
-    source_key: str, team_id: int, batch, fields: list[str], now: datetime, *, lookup: bool = True
+    source_key: str, team_id: int, batch, fields: list[str], now: datetime, origin: dict, *, lookup: bool = True
 ) -> tuple[int, int]:
     """One batch in one transaction: (created, updated). `lookup=False`: none of its rows can be known."""
-    with transaction.atomic():
+    with transaction.atomic(), written_by(**origin):
         if copy_supported():
             return _load_with_copy(source_key, team_id, batch, fields, now, lookup=lookup)
         return _load_with_orm(source_key, team_id, batch, fields, now)
@@ -172,14 +180,16 @@ class _Lanes:
     def __enter__(self):
         return self
 
-    def submit(self, batch, source_key: str, team_id: int, fields: list[str], now: datetime, lookup: bool) -> None:
+    def submit(
+        self, batch, source_key: str, team_id: int, fields: list[str], now: datetime, origin: dict, lookup: bool
+    ) -> None:
         split: list[list] = [[] for _ in self.lanes]
         for row in batch:
             split[zlib.crc32(row["record_id"].encode()) % len(self.lanes)].append(row)
         self.loading, self.newest = (
             self.newest,
             [
-                lane.submit(_batch_load, source_key, team_id, part, fields, now, lookup=lookup)
+                lane.submit(_batch_load, source_key, team_id, part, fields, now, origin, lookup=lookup)
                 for lane, part in zip(self.lanes, split, strict=True)
                 if part
             ],
@@ -264,14 +274,13 @@ def _load_with_copy(
     # primary key: the planner never has to guess how many rows of this source there are (rows
     # loaded moments ago are not in its statistics yet, and a wrong guess made a reload quadratic).
     existing = _existing_ids(source_key, [row["record_id"] for row in batch]) if lookup else {}
-    staged_columns = [
-        Client._meta.get_field(name).column
-        for name in ["id", *fields, "source_record_id", "source_changed_at", "search_name"]
-    ]
+    written = [*fields, "source_record_id", "source_changed_at", "search_name", "fetched_at", "updated_at"]
+    staged_columns = [Client._meta.get_field(name).column for name in ["id", *written]]
     staging = "steward_bulk_load"
     compared = [*fields, "source_changed_at"]
     defaults = [_DEFAULTS[name] for name in fields]
     first, prefix, last = (fields.index(name) for name in ("first_name", "last_name_prefix", "last_name"))
+    stamp = now.isoformat()
 
     pick = operator.itemgetter(*fields)  # one C call for a row that has every field (most rows)
 
@@ -289,6 +298,8 @@ def _load_with_copy(
                 record_id,
                 None if changed_at is None else changed_at.isoformat(),
                 search_text(f"{values[first]} {values[prefix]} {values[last]}"),
+                stamp,
+                stamp,
             )
 
     with connection.cursor() as cursor:
@@ -299,15 +310,20 @@ def _load_with_copy(
         copy_tuples(cursor, staging, staged_columns, staged())
         updated = 0
         if existing:
-            # Changed values of clients this source loaded before, unless syncs consolidate them.
-            assignments = ", ".join(f"{quote(name)} = s.{quote(name)}" for name in [*compared, "search_name"])
+            # Only changed values of clients this source loaded before stay staged to update, unless
+            # syncs consolidate those clients.
             cursor.execute(
-                f"UPDATE {table} AS c SET {assignments}, fetched_at = %s, updated_at = %s "  # noqa: S608 - as above
-                f"FROM {staging} AS s WHERE c.id = s.id "
-                f"AND ({', '.join(f'c.{quote(n)}' for n in compared)}) "
-                f"IS DISTINCT FROM ({', '.join(f's.{quote(n)}' for n in compared)}) "
-                f"AND NOT EXISTS (SELECT 1 FROM {quote(SourceRecord._meta.db_table)} r WHERE r.client_id = c.id)",
-                [now, now],
+                f"DELETE FROM {staging} AS s USING {table} AS c WHERE c.id = s.id "  # noqa: S608 - as above
+                f"AND (({', '.join(f'c.{quote(n)}' for n in compared)}) "
+                f"IS NOT DISTINCT FROM ({', '.join(f's.{quote(n)}' for n in compared)}) "
+                f"OR EXISTS (SELECT 1 FROM {quote(SourceRecord._meta.db_table)} r WHERE r.client_id = c.id))"
+            )
+            updates = [*compared, "search_name", "fetched_at", "updated_at"]
+            # The audit trail compares the staged values with the stored ones (before the UPDATE).
+            bulk_written(Client, [{"id": client_id} for client_id in existing.values()], updates, staging=staging)
+            assignments = ", ".join(f"{quote(name)} = s.{quote(name)}" for name in updates)
+            cursor.execute(
+                f"UPDATE {table} AS c SET {assignments} FROM {staging} AS s WHERE c.id = s.id"  # noqa: S608 - as above
             )
             updated = cursor.rowcount
         created = 0
@@ -321,7 +337,7 @@ def _load_with_copy(
                 if field.column in staged_columns:
                     select.append(f"s.{quote(field.column)}")
                     continue
-                if field.attname in ("created_at", "updated_at", "fetched_at"):
+                if field.attname == "created_at":
                     value = now
                 elif field.attname == "source":
                     value = source_key
@@ -333,10 +349,12 @@ def _load_with_copy(
                 params.append(value)
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - as above
-                f"SELECT {', '.join(select)} FROM {staging} AS s WHERE s.id IS NULL",
+                f"SELECT {', '.join(select)} FROM {staging} AS s WHERE s.id IS NULL RETURNING id",
                 params,
             )
-            created = cursor.rowcount
+            created_ids = [row[0] for row in cursor.fetchall()]
+            created = len(created_ids)
+            bulk_written(Client, [{"id": client_id} for client_id in created_ids], None)  # "+" rows
         cursor.execute(f"DROP TABLE {staging}")
     return created, updated
 
@@ -370,6 +388,14 @@ def _load_with_orm(source_key: str, team_id: int, batch, fields: list[str], now:
                 setattr(client, name, staged[name])
             client.fetched_at = client.updated_at = now
             to_update.append(client)
+    updates = [*compared, "search_name", "fetched_at", "updated_at"]
+    # The audit trail: compared with the stored values before the update, the new rows after.
+    bulk_written(
+        Client,
+        [{"id": client.pk, **{name: getattr(client, name) for name in updates}} for client in to_update],
+        updates,
+    )
+    Client.objects.bulk_update(to_update, updates, batch_size=500)
     Client.objects.bulk_create(to_create, batch_size=500)
-    Client.objects.bulk_update(to_update, [*compared, "search_name", "fetched_at", "updated_at"], batch_size=500)
+    bulk_written(Client, [{"id": client.pk} for client in to_create], None)
     return len(to_create), len(to_update)

@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime
 import pytest
 from django.utils import timezone
 
+from clients.audit_hook import written_by
 from clients.models import Client
 from ingestion.models import SourceRecord
 from ingestion.services.bulk_load import BulkLoadError, client_row_from_values, clients_bulk_load
+from trust.audit import history_model_of
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +86,30 @@ def test_a_client_that_syncs_consolidate_is_left_to_the_sync_engine(team):
     report = load(team, rows(2, city="Zwolle"))
     assert (report.updated, report.unchanged) == (1, 1)
     assert Client.objects.get(source_record_id="BO-0").city == "Utrecht"
+
+
+def client_history(**filters):
+    return history_model_of(Client).objects.filter(**filters).order_by("history_id")
+
+
+def test_the_audit_trail_has_each_client_created_and_each_change_on_behalf_of_the_source(team, admin):
+    with written_by(user=admin, reason="first load of the book"):
+        load(team, rows(3))
+    created = client_history(history_type="+")
+    assert created.count() == 3
+    assert {(row.history_source, row.history_user_id, row.history_change_reason) for row in created} == {
+        ("backoffice", admin.pk, "first load of the book")
+    }
+
+    changed = rows(3)
+    changed[1]["city"] = "Zwolle"
+    changed[2]["changed_at"] = datetime(2026, 4, 1, tzinfo=UTC)  # bookkeeping only: no change anyone made
+    load(team, changed)
+    load(team, changed)  # the same rows again: nothing
+
+    change = client_history(history_type="~").get()
+    assert (change.source_record_id, change.city, change.history_source) == ("BO-1", "Zwolle", "backoffice")
+    assert (change.first_name, change.team_id) == ("Zoë", team.pk)  # the whole row after the change
 
 
 def test_rows_are_loaded_in_batches_and_each_batch_commits_on_its_own(team):
