@@ -25,17 +25,22 @@ the clients table does not have yet; with it, the two statements become one (see
 docs/benchmarks.md). Elsewhere (SQLite) the same contract is kept with the ORM's bulk statements.
 """
 
+import codecs
+import csv
+import io
 import itertools
 import operator
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -44,9 +49,12 @@ from clients.audit_hook import bulk_written, write_origin, written_by
 from clients.bulk import EqualsAny, collector_relaxed, copy_supported, copy_tuples
 from clients.models import Client
 
-from ..models import SourceRecord
+from ..mapping import MappingError, compile_rules, map_record
+from ..models import QuarantinedRecord, SourceRecord
 from ..targets import TARGETS
+from .file_import import CSV_ENCODINGS, _csv_delimiter
 from .recompute import search_text
+from .sync import _quarantine, mapping_rules
 
 BATCH_SIZE = 50_000
 # A first load of a source skips the lookup of its known clients (a scan of the clients table per
@@ -399,3 +407,100 @@ def _load_with_orm(source_key: str, team_id: int, batch, fields: list[str], now:
     Client.objects.bulk_create(to_create, batch_size=500)
     bulk_written(Client, [{"id": client.pk} for client in to_create], None)
     return len(to_create), len(to_update)
+
+
+# --- A file of the whole book ---------------------------------------------------------------------
+
+QUARANTINE_BATCH = 1_000
+
+
+@dataclass
+class FileLoadReport:
+    load: BulkLoadReport
+    quarantined: int = 0
+    left_out: list[str] = dataclass_field(default_factory=list)  # the mapping's targets that are not client fields
+
+
+def source_file_bulk_load(*, source, path: str, team_id: int) -> FileLoadReport:
+    """Load a CSV file of clients through the bulk load, read with the file source's column mapping.
+
+    The mapping and the id column are the ones the file import saved for `source` (a file source
+    whose first, smaller file went through upload, map, preview and apply). The file is read as it
+    goes, every cell as text, so a book of a million rows needs no more memory than a batch. A row
+    that cannot be read (no id, an id seen before, a value the mapping refuses) is quarantined with
+    its reason, as in a sync, and the rest land. Raises BulkLoadError when the file or the mapping
+    cannot be used at all.
+    """
+    rules = mapping_rules(source)
+    record_id_column = (source.config or {}).get("record_id_column", "")
+    if not rules or not record_id_column:
+        raise BulkLoadError(
+            f"source {source.key!r} has no column mapping with an id column yet: import a first file "
+            "through the file import (upload, map, preview, apply) to set them"
+        )
+    # A bulk load writes client rows; the mapping's other targets (an income, a loan part) are left
+    # out, and said so: the file import or a sync writes those, with precedence and matching.
+    client_rules = [rule for rule in rules if rule.target in TARGETS and TARGETS[rule.target][0].key == "client"]
+    if not client_rules:
+        raise BulkLoadError(f"the mapping of source {source.key!r} has no client fields to load")
+    compiled = compile_rules(tuple(client_rules))
+    report = FileLoadReport(
+        load=BulkLoadReport(), left_out=sorted({rule.target for rule in rules} - {rule.target for rule in client_rules})
+    )
+    quarantine: list[QuarantinedRecord] = []
+
+    def quarantined(record_id: str, data: dict, reason: str) -> None:
+        quarantine.append(_quarantine(source, None, record_id, data, reason))
+        report.quarantined += 1
+        if len(quarantine) >= QUARANTINE_BATCH:
+            QuarantinedRecord.objects.bulk_create(quarantine)
+            quarantine.clear()
+
+    def rows() -> Iterator[dict]:
+        seen: set[str] = set()
+        with _text_file(path) as text:
+            delimiter = _csv_delimiter(text.readline())
+            text.seek(0)
+            reader = csv.DictReader(text, delimiter=delimiter)
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+            if record_id_column not in reader.fieldnames:
+                raise BulkLoadError(f"the file has no column {record_id_column!r} (the source's id column)")
+            for line, cells in enumerate(reader, start=2):  # per row: each is read and mapped on its own
+                data = {column: value or "" for column, value in cells.items() if column is not None}
+                if not any(value.strip() for value in data.values()):
+                    continue  # a blank line
+                record_id = data[record_id_column].strip()
+                if not record_id or record_id in seen:
+                    reason = f"the same id as an earlier row ({record_id!r})" if record_id else "the id column is empty"
+                    quarantined(record_id, data, f"row {line}: {reason}")
+                    continue
+                seen.add(record_id)
+                try:
+                    # No change time: the file does not say when a client last changed there.
+                    yield client_row_from_values(record_id=record_id, values=map_record(data, compiled))
+                except MappingError as error:
+                    quarantined(record_id, data, f"row {line}: {error.reason}")
+                except (BulkLoadError, ValidationError) as error:
+                    quarantined(record_id, data, f"row {line}: {'; '.join(getattr(error, 'messages', [str(error)]))}")
+
+    report.load = clients_bulk_load(source_key=source.key, team_id=team_id, rows=rows())
+    QuarantinedRecord.objects.bulk_create(quarantine)
+    return report
+
+
+@contextmanager
+def _text_file(path: str) -> Iterator[io.TextIOBase]:
+    """The file as text, in the first of the file import's encodings that reads all of it."""
+    for encoding in CSV_ENCODINGS:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with open(path, "rb") as raw:
+                while chunk := raw.read(1 << 20):
+                    decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        with open(path, encoding=encoding, newline="") as text:
+            yield text
+        return
+    raise BulkLoadError("the file is neither UTF-8 nor Windows-1252 text: save it as CSV UTF-8")

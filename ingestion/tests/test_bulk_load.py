@@ -1,14 +1,16 @@
 """Loading a whole book of client rows at once: created once, updated when changed, never duplicated."""
 
+import io
 import time
 from datetime import UTC, date, datetime
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from clients.audit_hook import written_by
 from clients.models import Client
-from ingestion.models import SourceRecord
+from ingestion.models import FieldMapping, QuarantinedRecord, Source, SourceRecord
 from ingestion.services.bulk_load import BulkLoadError, client_row_from_values, clients_bulk_load
 from trust.audit import history_model_of
 
@@ -234,3 +236,83 @@ def test_mapped_values_become_a_loadable_row():
     }
     with pytest.raises(BulkLoadError, match=r"income\.gross_annual_amount"):
         client_row_from_values(record_id="7", values={"income.gross_annual_amount": "52000.00"})
+
+
+# --- A file of the whole book, by command ---------------------------------------------------------
+
+
+@pytest.fixture
+def file_source(team):
+    source = Source.objects.create(
+        key="backoffice-file",
+        name="Back-office export",
+        kind=Source.Kind.FILE,
+        default_team=team,
+        config={"record_id_column": "Relatienummer"},
+    )
+    for column, target, transform, argument in [
+        ("Voornaam", "client.first_name", "none", ""),
+        ("Achternaam", "client.last_name", "surname_base", ""),
+        ("Achternaam", "client.last_name_prefix", "surname_prefix", ""),
+        ("Geboortedatum", "client.birth_date", "date", "%d-%m-%Y"),
+        ("E-mail", "client.email", "lowercase", ""),
+        ("Inkomen", "income.gross_annual_amount", "decimal_comma", ""),  # not a client field: left out
+    ]:
+        FieldMapping.objects.create(
+            source=source, source_path=column, target=target, transform=transform, transform_argument=argument
+        )
+    return source
+
+
+BOOK_CSV = (
+    "Relatienummer;Voornaam;Achternaam;Geboortedatum;E-mail\n"
+    "R-1;Sanne;de Vries;01-02-1980;Sanne@Example.nl\n"
+    "R-2;Daan;van den Berg;15-07-1975;daan@example.nl\n"
+    ";;;;\n"
+    "R-3;Eva;Jansen;31-02-1990;eva@example.nl\n"
+    "R-1;Sanne;de Vries;01-02-1980;sanne@example.nl\n"
+)
+
+
+def test_a_book_file_loads_with_its_sources_mapping_and_bad_rows_are_quarantined(tmp_path, team, file_source):
+    book = tmp_path / "klanten.csv"
+    book.write_text(BOOK_CSV, encoding="utf-8")
+    out = io.StringIO()
+
+    call_command("load_clients", "backoffice-file", str(book), "--team", team.name, stdout=out)
+
+    assert "created 2, updated 0, unchanged 0; quarantined 2." in out.getvalue()
+    assert "Not loaded (not client fields; the file import or a sync writes them): income.gross_annual_amount" in (
+        out.getvalue()
+    )
+    daan = Client.objects.get(source_record_id="R-2")
+    assert (daan.source, daan.team, daan.last_name_prefix, daan.last_name) == (
+        "backoffice-file",
+        team,
+        "van den",
+        "Berg",
+    )
+    assert daan.birth_date == date(1975, 7, 15)
+    assert Client.objects.get(source_record_id="R-1").email == "sanne@example.nl"
+    reasons = sorted(QuarantinedRecord.objects.filter(source=file_source).values_list("reason", flat=True))
+    assert reasons == [
+        "row 5: client.birth_date: day is out of range for month (got '31-02-1990')",
+        "row 6: the same id as an earlier row ('R-1')",
+    ]
+    assert reasons[1] == "row 6: the same id as an earlier row ('R-1')"
+    assert history_model_of(Client).objects.filter(history_type="+", history_source="backoffice-file").count() == 2
+
+    again = io.StringIO()
+    call_command("load_clients", "backoffice-file", str(book), "--team", team.name, stdout=again)
+    assert "created 0, updated 0, unchanged 2" in again.getvalue()
+
+
+def test_a_source_without_a_mapping_or_a_file_without_its_id_column_loads_nothing(tmp_path, team, file_source):
+    book = tmp_path / "klanten.csv"
+    book.write_text("Nummer;Voornaam\nR-1;Sanne\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="no column 'Relatienummer'"):
+        call_command("load_clients", "backoffice-file", str(book), "--team", team.name)
+    bare = Source.objects.create(key="bare", name="Bare", kind=Source.Kind.FILE, default_team=team)
+    with pytest.raises(CommandError, match="no column mapping"):
+        call_command("load_clients", bare.key, str(book), "--team", team.name)
+    assert not Client.objects.exists()
