@@ -126,16 +126,22 @@ AUDITED_MODELS: list[type[models.Model]] = [
 def _unsearched_foreign_keys(model) -> list[str]:
     """Foreign keys whose copies in the history are never looked up: no index for them there.
 
-    The trail is read by object (`id`) and, for the client page, by the client, mortgage or
-    household a row hangs off (`audit_selectors.client_changes`); an index on any other key (a
-    client's team or advisor, an income's employment) only cost every bulk write of the sync.
+    The trail is read by object (`id`) and, for the client page, by the one key that ties a row to
+    the client (`audit_selectors.client_changes`: its client, else its mortgage, else its
+    household). An index on any other key (a client's team, advisor or household, an income's
+    employment) only cost every bulk write of the sync.
     """
-    searched = (clients.models.Client, clients.models.Mortgage, clients.models.Household)
-    return [
-        field.name
-        for field in model._meta.fields
-        if isinstance(field, models.ForeignKey) and field.remote_field.model not in searched
-    ]
+    searched = None
+    if model is not clients.models.Client:
+        for target in (clients.models.Client, clients.models.Mortgage, clients.models.Household):
+            searched = next((f.name for f in model._meta.fields if _is_key_to(f, target)), None)
+            if searched:
+                break
+    return [f.name for f in model._meta.fields if isinstance(f, models.ForeignKey) and f.name != searched]
+
+
+def _is_key_to(field, target) -> bool:
+    return isinstance(field, models.ForeignKey) and field.remote_field.model is target
 
 
 def _has_field(model, name: str) -> bool:
