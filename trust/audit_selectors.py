@@ -79,6 +79,17 @@ def _display(model_field: models.Field, value) -> str:
     return str(value)
 
 
+def _related_label(model_field: models.ForeignKey, value, cache: dict) -> str:
+    """What a foreign key pointed at, by name (its id when the object is gone)."""
+    if value is None:
+        return EMPTY
+    key = (model_field.related_model, value)
+    if key not in cache:
+        target = model_field.related_model._base_manager.filter(pk=value).first()
+        cache[key] = str(target) if target is not None else f"#{value}"
+    return cache[key]
+
+
 def _shown_fields(model: type[models.Model], history_model) -> list[models.Field]:
     """The fields whose changes a reader sees: tracked, not bookkeeping, not the object's own id."""
     return [
@@ -103,6 +114,7 @@ def object_changes(
         records = records.prefetch_related(*(m2m_field.name for m2m_field in m2m_fields))
     entries, previous = [], {}
     labels = dict(object_labels or {})
+    related: dict = {}  # (model, id) -> label, for the foreign keys shown
     for record in records:
         object_id = getattr(record, pk_name)
         before = previous.get(object_id)
@@ -114,9 +126,11 @@ def object_changes(
                 continue
             if before is None and new in (None, ""):
                 continue
-            changes.append(
-                FieldChange(tracked.name, str(tracked.verbose_name), _display(tracked, old), _display(tracked, new))
-            )
+            if isinstance(tracked, models.ForeignKey):  # the team's name, not its id
+                old_text, new_text = (_related_label(tracked, value, related) for value in (old, new))
+            else:
+                old_text, new_text = _display(tracked, old), _display(tracked, new)
+            changes.append(FieldChange(tracked.name, str(tracked.verbose_name), old_text, new_text))
         for m2m_field in m2m_fields:
             new_set = _m2m_values(record, m2m_field)
             old_set = _m2m_values(before, m2m_field) if before is not None else set()

@@ -28,7 +28,7 @@ from ingestion.fake_sources.server import running
 from ingestion.services.records import client_value_correct
 from ingestion.services.sync import connector_for, source_sync
 from trust.audit import history_model_of, history_record_bulk
-from trust.audit_selectors import client_changes
+from trust.audit_selectors import _related_label, client_changes
 
 pytestmark = pytest.mark.django_db
 
@@ -326,6 +326,17 @@ def test_the_client_page_offers_the_history_and_it_lists_field_changes(client, a
     history = client.get(reverse("trust:client_history", args=[subject.pk])).content.decode()
     assert 'data-field="phone" data-source="manual" data-user="anouk"' in history
     assert "+31612345678" in history and "+31611112222" in history
+
+
+def test_a_key_is_shown_by_what_it_names_and_by_its_id_once_that_is_gone(advisor, advisor_other_team):
+    subject = ClientFactory(team=advisor.team)
+    subject.team = advisor_other_team.team
+    subject.save()
+
+    change = only_change(client_changes(client=subject), "team")
+    assert (change.old, change.new) == (str(advisor.team), str(advisor_other_team.team))
+    assert str(advisor.team) == advisor.team.name
+    assert _related_label(Client._meta.get_field("team"), 987654, {}) == "#987654"
 
 
 def test_another_teams_advisor_gets_404_for_the_history(client, advisor, advisor_other_team):
