@@ -5,8 +5,9 @@ from django.db import DatabaseError
 
 from accounts.models import Team
 from clients.audit_hook import written_by
-from ingestion.models import Source
 from ingestion.services.bulk_load import BulkLoadError, source_file_bulk_load
+
+from ._sources import source_named
 
 
 class Command(BaseCommand):
@@ -22,11 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--reason", default="", help="why, for the audit trail")
 
     def handle(self, *args, source, path, team, reason, **options):
-        try:
-            file_source = Source.objects.get(key=source)
-        except Source.DoesNotExist as error:
-            known = ", ".join(Source.objects.values_list("key", flat=True)) or "none"
-            raise CommandError(f"No source {source!r}. Known sources: {known}.") from error
+        file_source = source_named(source)
         try:
             team_id = Team.objects.get(name=team).pk
         except Team.DoesNotExist as error:

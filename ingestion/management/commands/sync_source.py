@@ -3,8 +3,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ingestion.connectors.base import SourceError
-from ingestion.models import Source, SyncRun
+from ingestion.models import SyncRun
 from ingestion.services.sync import source_sync
+
+from ._sources import source_named
 
 
 class Command(BaseCommand):
@@ -14,11 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("key", help="the source's key, e.g. crm")
 
     def handle(self, *args, key, **options):
-        try:
-            source = Source.objects.get(key=key)
-        except Source.DoesNotExist as error:
-            known = ", ".join(Source.objects.values_list("key", flat=True)) or "none"
-            raise CommandError(f"No source {key!r}. Known sources: {known}.") from error
+        source = source_named(key)
         try:
             run = source_sync(source_id=source.pk, trigger=SyncRun.Trigger.MANUAL)
         except SourceError as error:
