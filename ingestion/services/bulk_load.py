@@ -44,6 +44,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from clients.audit_hook import bulk_written, write_origin, written_by
 from clients.bulk import EqualsAny, collector_relaxed, copy_supported, copy_tuples
@@ -52,7 +53,7 @@ from clients.models import Client
 from ..mapping import MappingError, compile_rules, map_record
 from ..models import QuarantinedRecord, SourceRecord
 from ..targets import TARGETS
-from .file_import import CSV_ENCODINGS, _csv_delimiter
+from .file_import import CSV_ENCODINGS, MAX_RECORD_ID, _csv_delimiter
 from .recompute import search_text
 from .sync import _quarantine, mapping_rules
 
@@ -457,7 +458,7 @@ def source_file_bulk_load(*, source, path: str, team_id: int) -> FileLoadReport:
             quarantine.clear()
 
     def rows() -> Iterator[dict]:
-        seen: set[str] = set()
+        first_row_of: dict[str, int] = {}
         with _text_file(path) as text:
             delimiter = _csv_delimiter(text.readline())
             text.seek(0)
@@ -465,23 +466,42 @@ def source_file_bulk_load(*, source, path: str, team_id: int) -> FileLoadReport:
             reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
             if record_id_column not in reader.fieldnames:
                 raise BulkLoadError(f"the file has no column {record_id_column!r} (the source's id column)")
-            for line, cells in enumerate(reader, start=2):  # per row: each is read and mapped on its own
+            # Per row: each is read and mapped on its own. Rows are numbered as a spreadsheet does
+            # (the header is row 1), and the reasons are the file import's.
+            for row, cells in enumerate(reader, start=2):
                 data = {column: value or "" for column, value in cells.items() if column is not None}
                 if not any(value.strip() for value in data.values()):
                     continue  # a blank line
                 record_id = data[record_id_column].strip()
-                if not record_id or record_id in seen:
-                    reason = f"the same id as an earlier row ({record_id!r})" if record_id else "the id column is empty"
-                    quarantined(record_id, data, f"row {line}: {reason}")
+                reason = ""
+                if not record_id:
+                    reason = _("row %(row)s: the id column %(column)r is empty") % {
+                        "row": row,
+                        "column": record_id_column,
+                    }
+                elif len(record_id) > MAX_RECORD_ID:
+                    reason = _("row %(row)s: the id is longer than %(limit)s characters") % {
+                        "row": row,
+                        "limit": MAX_RECORD_ID,
+                    }
+                elif record_id in first_row_of:
+                    reason = _("row %(row)s: the same record as row %(first)s (id %(id)r)") % {
+                        "row": row,
+                        "first": first_row_of[record_id],
+                        "id": record_id,
+                    }
+                if reason:
+                    quarantined(record_id[:MAX_RECORD_ID], data, reason)
                     continue
-                seen.add(record_id)
+                first_row_of[record_id] = row
                 try:
                     # No change time: the file does not say when a client last changed there.
                     yield client_row_from_values(record_id=record_id, values=map_record(data, compiled))
                 except MappingError as error:
-                    quarantined(record_id, data, f"row {line}: {error.reason}")
+                    quarantined(record_id, data, _("row %(row)s: %(reason)s") % {"row": row, "reason": error.reason})
                 except (BulkLoadError, ValidationError) as error:
-                    quarantined(record_id, data, f"row {line}: {'; '.join(getattr(error, 'messages', [str(error)]))}")
+                    text_of = "; ".join(getattr(error, "messages", [str(error)]))
+                    quarantined(record_id, data, _("row %(row)s: %(reason)s") % {"row": row, "reason": text_of})
 
     report.load = clients_bulk_load(source_key=source.key, team_id=team_id, rows=rows())
     QuarantinedRecord.objects.bulk_create(quarantine)

@@ -6,12 +6,17 @@ from datetime import UTC, date, datetime
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from clients.audit_hook import written_by
 from clients.models import Client
 from ingestion.models import FieldMapping, QuarantinedRecord, Source, SourceRecord
-from ingestion.services.bulk_load import BulkLoadError, client_row_from_values, clients_bulk_load
+from ingestion.services.bulk_load import (
+    BulkLoadError,
+    client_row_from_values,
+    clients_bulk_load,
+    source_file_bulk_load,
+)
 from trust.audit import history_model_of
 
 pytestmark = pytest.mark.django_db
@@ -297,9 +302,8 @@ def test_a_book_file_loads_with_its_sources_mapping_and_bad_rows_are_quarantined
     reasons = sorted(QuarantinedRecord.objects.filter(source=file_source).values_list("reason", flat=True))
     assert reasons == [
         "row 5: client.birth_date: day is out of range for month (got '31-02-1990')",
-        "row 6: the same id as an earlier row ('R-1')",
+        "row 6: the same record as row 2 (id 'R-1')",
     ]
-    assert reasons[1] == "row 6: the same id as an earlier row ('R-1')"
     assert history_model_of(Client).objects.filter(history_type="+", history_source="backoffice-file").count() == 2
 
     again = io.StringIO()
@@ -316,3 +320,13 @@ def test_a_source_without_a_mapping_or_a_file_without_its_id_column_loads_nothin
     with pytest.raises(CommandError, match="no column mapping"):
         call_command("load_clients", bare.key, str(book), "--team", team.name)
     assert not Client.objects.exists()
+
+
+def test_quarantine_reasons_are_in_the_language_of_the_load(tmp_path, team, file_source):
+    book = tmp_path / "klanten.csv"
+    book.write_text(BOOK_CSV, encoding="utf-8")
+    with translation.override("nl"):
+        source_file_bulk_load(source=file_source, path=str(book), team_id=team.pk)
+    reasons = sorted(QuarantinedRecord.objects.filter(source=file_source).values_list("reason", flat=True))
+    assert reasons[0].startswith("rij 5: client.birth_date: ")
+    assert reasons[1] == "rij 6: hetzelfde record als rij 2 (id 'R-1')"
