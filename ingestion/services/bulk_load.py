@@ -53,7 +53,7 @@ from clients.models import Client
 from ..mapping import MappingError, compile_rules, map_record
 from ..models import QuarantinedRecord, SourceRecord
 from ..targets import TARGETS
-from .file_import import CSV_ENCODINGS, MAX_RECORD_ID, _csv_delimiter
+from .file_import import CSV_ENCODINGS, MAX_RECORD_ID, _csv_delimiter, record_id_refusal
 from .recompute import search_text
 from .sync import _quarantine, mapping_rules
 
@@ -473,23 +473,9 @@ def source_file_bulk_load(*, source, path: str, team_id: int) -> FileLoadReport:
                 if not any(value.strip() for value in data.values()):
                     continue  # a blank line
                 record_id = data[record_id_column].strip()
-                reason = ""
-                if not record_id:
-                    reason = _("row %(row)s: the id column %(column)r is empty") % {
-                        "row": row,
-                        "column": record_id_column,
-                    }
-                elif len(record_id) > MAX_RECORD_ID:
-                    reason = _("row %(row)s: the id is longer than %(limit)s characters") % {
-                        "row": row,
-                        "limit": MAX_RECORD_ID,
-                    }
-                elif record_id in first_row_of:
-                    reason = _("row %(row)s: the same record as row %(first)s (id %(id)r)") % {
-                        "row": row,
-                        "first": first_row_of[record_id],
-                        "id": record_id,
-                    }
+                reason = record_id_refusal(
+                    row=row, record_id=record_id, record_id_column=record_id_column, first_row_of=first_row_of
+                )
                 if reason:
                     quarantined(record_id[:MAX_RECORD_ID], data, reason)
                     continue

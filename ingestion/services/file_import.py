@@ -344,31 +344,33 @@ def file_rows(*, parsed: ParsedFile, mapping: list[dict], record_id_column: str,
         else:
             digest = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
             record_id = f"row-{digest[:40]}"
-        reason = ""
         if not any(row[column].strip() for column in read_columns):
             reason = _("row %(row)s: none of the mapped columns has a value") % {"row": row_number}
-        elif not record_id:
-            reason = _("row %(row)s: the id column %(column)r is empty") % {
-                "row": row_number,
-                "column": record_id_column,
-            }
-        elif len(record_id) > MAX_RECORD_ID:
-            reason = _("row %(row)s: the id is longer than %(limit)s characters") % {
-                "row": row_number,
-                "limit": MAX_RECORD_ID,
-            }
-        elif record_id in first_row_of:
-            reason = _("row %(row)s: the same record as row %(first)s (id %(id)r)") % {
-                "row": row_number,
-                "first": first_row_of[record_id],
-                "id": record_id,
-            }
+        else:
+            reason = record_id_refusal(
+                row=row_number, record_id=record_id, record_id_column=record_id_column, first_row_of=first_row_of
+            )
         if reason:
             result.append(FileRow(row_number, rejected=RejectedRecord(record_id[:MAX_RECORD_ID] or None, data, reason)))
             continue
         first_row_of[record_id] = row_number
         result.append(FileRow(row_number, record=FetchedRecord(record_id, changed_at, False, data)))
     return result
+
+
+def record_id_refusal(*, row: int, record_id: str, record_id_column: str, first_row_of: dict[str, int]) -> str:
+    """Why a file's row cannot be a record by its id (empty, too long, met before); "" when it can."""
+    if not record_id:
+        return _("row %(row)s: the id column %(column)r is empty") % {"row": row, "column": record_id_column}
+    if len(record_id) > MAX_RECORD_ID:
+        return _("row %(row)s: the id is longer than %(limit)s characters") % {"row": row, "limit": MAX_RECORD_ID}
+    if record_id in first_row_of:
+        return _("row %(row)s: the same record as row %(first)s (id %(id)r)") % {
+            "row": row,
+            "first": first_row_of[record_id],
+            "id": record_id,
+        }
+    return ""
 
 
 def _require_open(file_import: FileImport) -> None:
