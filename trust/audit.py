@@ -127,6 +127,17 @@ def _history_meta(*, history_type: str, origin, user, now: datetime, source: str
     }
 
 
+def _history_meta_sql(history, *, history_type: str, origin, user, now: datetime) -> tuple[list[str], list]:
+    """The history columns every row of one bulk write shares (all but its source), and their values
+    ready for SQL parameters."""
+    meta = _history_meta(history_type=history_type, origin=origin, user=user, now=now, source=origin.source)
+    columns = [name for name in meta if name != "history_source"]
+    date_field = history._meta.get_field("history_date")
+    return columns, [
+        date_field.get_db_prep_value(now, connection) if name == "history_date" else meta[name] for name in columns
+    ]
+
+
 def _history_of_inserted(model, history, rows, *, origin, user, now) -> int:
     pk = model._meta.pk
     get = _value_getter(rows[0])
@@ -136,12 +147,7 @@ def _history_of_inserted(model, history, rows, *, origin, user, now) -> int:
     # The row's own source says where a new row came from, unless the writer said on whose behalf.
     has_source = any(field.attname == "source" for field in history.tracked_fields)
     source_sql = "%s" if origin.source or not has_source else quote("source")
-    meta = _history_meta(history_type="+", origin=origin, user=user, now=now, source=origin.source)
-    meta_columns = [name for name in meta if name != "history_source"]
-    date_field = history._meta.get_field("history_date")
-    meta_params = [
-        date_field.get_db_prep_value(now, connection) if name == "history_date" else meta[name] for name in meta_columns
-    ]
+    meta_columns, meta_params = _history_meta_sql(history, history_type="+", origin=origin, user=user, now=now)
     source_params = [origin.source] if source_sql == "%s" else []
     into = ", ".join(quote(column) for column in [*columns, *meta_columns, "history_source"])
     selected = ", ".join([*(quote(column) for column in columns), *(["%s"] * len(meta_columns)), source_sql])
@@ -250,12 +256,7 @@ def _history_of_staged(model, history, staging: str, field_names, *, origin, use
     if not compared:
         return 0
     changed = {field.name: f"t.{quote(field.column)} IS DISTINCT FROM s.{quote(field.column)}" for field in compared}
-    meta = _history_meta(history_type="~", origin=origin, user=user, now=now, source=origin.source)
-    meta_columns = [name for name in meta if name != "history_source"]
-    date_field = history._meta.get_field("history_date")
-    params: list = [
-        date_field.get_db_prep_value(now, connection) if name == "history_date" else meta[name] for name in meta_columns
-    ]
+    meta_columns, params = _history_meta_sql(history, history_type="~", origin=origin, user=user, now=now)
     if origin.source:
         source_sql = "%s"
         params.append(origin.source)

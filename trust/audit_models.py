@@ -123,6 +123,14 @@ AUDITED_MODELS: list[type[models.Model]] = [
 ]
 
 
+def foreign_key_to(model: type[models.Model], target: type[models.Model]) -> str | None:
+    """The attname of the first foreign key of `model` to `target`, if it has one."""
+    for field in model._meta.fields:
+        if isinstance(field, models.ForeignKey) and field.remote_field.model is target:
+            return field.attname
+    return None
+
+
 def _unsearched_foreign_keys(model) -> list[str]:
     """Foreign keys whose copies in the history are never looked up: no index for them there.
 
@@ -133,15 +141,9 @@ def _unsearched_foreign_keys(model) -> list[str]:
     """
     searched = None
     if model is not clients.models.Client:
-        for target in (clients.models.Client, clients.models.Mortgage, clients.models.Household):
-            searched = next((f.name for f in model._meta.fields if _is_key_to(f, target)), None)
-            if searched:
-                break
-    return [f.name for f in model._meta.fields if isinstance(f, models.ForeignKey) and f.name != searched]
-
-
-def _is_key_to(field, target) -> bool:
-    return isinstance(field, models.ForeignKey) and field.remote_field.model is target
+        targets = (clients.models.Client, clients.models.Mortgage, clients.models.Household)
+        searched = next(filter(None, (foreign_key_to(model, target) for target in targets)), None)
+    return [f.name for f in model._meta.fields if isinstance(f, models.ForeignKey) and f.attname != searched]
 
 
 def _has_field(model, name: str) -> bool:

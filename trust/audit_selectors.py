@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from clients.models import Client, Household, Mortgage
 
 from .audit import AUDIT_IGNORED_FIELDS, history_model_of
-from .audit_models import AUDITED_MODELS
+from .audit_models import AUDITED_MODELS, foreign_key_to
 
 EMPTY = "–"
 KINDS = {"+": _("created"), "~": _("changed"), "-": _("deleted")}
@@ -185,13 +185,6 @@ def _object_label(model, record) -> str:
         return f"{model._meta.verbose_name} {getattr(record, model._meta.pk.attname)}"
 
 
-def _foreign_key_to(model: type[models.Model], target: type[models.Model]) -> str | None:
-    for model_field in model._meta.fields:
-        if isinstance(model_field, models.ForeignKey) and model_field.remote_field.model is target:
-            return model_field.attname
-    return None
-
-
 def client_changes(*, client: Client, limit: int = 300) -> list[ChangeEntry]:
     """Every recorded change of the client and of what hangs off the client, newest first.
 
@@ -211,15 +204,15 @@ def client_changes(*, client: Client, limit: int = 300) -> list[ChangeEntry]:
             if client.household_id:
                 entries += object_changes(model, Q(id=client.household_id))
             continue
-        to_client = _foreign_key_to(model, Client)
+        to_client = foreign_key_to(model, Client)
         if to_client:
             entries += object_changes(model, Q(**{to_client: client.pk}))
             continue
-        to_mortgage = _foreign_key_to(model, Mortgage)
+        to_mortgage = foreign_key_to(model, Mortgage)
         if to_mortgage and mortgage_ids:
             entries += object_changes(model, Q(**{f"{to_mortgage}__in": mortgage_ids}))
             continue
-        to_household = _foreign_key_to(model, Household)
+        to_household = foreign_key_to(model, Household)
         if to_household and client.household_id:
             entries += object_changes(model, Q(**{to_household: client.household_id}))
     entries.sort(key=lambda entry: entry.at, reverse=True)
