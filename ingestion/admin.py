@@ -164,7 +164,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
 @admin.register(QuarantinedRecord)
 class QuarantinedRecordAdmin(ReadOnlyAdmin):
-    list_display = ["source", "record_id", "reason", "status", "created_at"]
+    list_display = ["source", "record_id", "reason", "status", "times_seen", "created_at", "seen_at"]
     list_filter = ["source", "status"]
     search_fields = ["record_id", "reason"]
     # The payload may hold a BSN or IBAN: shown masked, never as stored (the Sources page fixes it).

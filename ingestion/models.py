@@ -344,12 +344,18 @@ class QuarantinedRecord(models.Model):
     encrypted at rest (trust.privacy_sealed), shown masked (`raw_shown`), and a masked value sent
     back with a correction is restored from the original (services.records.quarantined_record_retry).
     The reason may quote a value: it is stored with BSNs and IBANs masked.
+
+    A record has at most one open entry: read again and refused again (every nightly sync, a file
+    loaded twice), it updates that entry (services.quarantine.quarantine_store); read again and
+    landed (fixed at the source), it resolves it.
     """
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open")
         RETRIED = "retried", _("Retried and landed")
+        RESOLVED = "resolved", _("Landed in a later sync")
         DISMISSED = "dismissed", _("Dismissed")
+        SUPERSEDED = "superseded", _("Superseded by a later copy")
 
     source = models.ForeignKey(Source, related_name="quarantine", on_delete=models.CASCADE)
     run = models.ForeignKey(SyncRun, related_name="quarantined_records", on_delete=models.SET_NULL, null=True)
@@ -358,7 +364,9 @@ class QuarantinedRecord(models.Model):
     raw_text = SealedTextField(blank=True, help_text=_("The record as received, when it was not even JSON."))
     reason = MaskedTextField()
     status = models.CharField(max_length=10, choices=Status, default=Status.OPEN)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("first refused"), default=timezone.now)
+    seen_at = models.DateTimeField(_("last refused"), default=timezone.now)
+    times_seen = models.PositiveIntegerField(_("times refused"), default=1)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -366,6 +374,14 @@ class QuarantinedRecord(models.Model):
         verbose_name_plural = _("quarantined records")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["source", "status"], name="quarantine_source_status_idx")]
+        constraints = [
+            # Also the index by which a landed record's open entry is found.
+            models.UniqueConstraint(
+                fields=["source", "record_id"],
+                condition=models.Q(status="open") & ~models.Q(record_id=""),
+                name="quarantine_one_open_per_record",
+            )
+        ]
 
     def __str__(self):
         return f"{self.source} {self.record_id or '?'}: {self.reason[:60]}"

@@ -443,7 +443,7 @@ ENTRIES: list[tuple[str, Tag, tuple[str, ...]]] = [
     (
         "ingestion.QuarantinedRecord",
         _log(
-            "created_at",
+            "seen_at",  # when the payload it holds was received: a record refused again holds the latest
             days=90,
             category=Category.SOURCE_COPY,
             purposes=purposes(OPERATIONS),
@@ -453,7 +453,7 @@ ENTRIES: list[tuple[str, Tag, tuple[str, ...]]] = [
                 "encrypted at rest, shown masked; the reason is stored with BSNs and IBANs masked"
             ),
         ),
-        ("record_id", "raw", "raw_text", "reason", "run", "source", "status", "resolved_at"),
+        ("record_id", "raw", "raw_text", "reason", "run", "source", "status", "seen_at", "times_seen", "resolved_at"),
     ),
     (
         "ingestion.MatchCandidate",

@@ -54,6 +54,7 @@ from ..mapping import MappingError, compile_rules, map_record
 from ..models import QuarantinedRecord, SourceRecord
 from ..targets import TARGETS
 from .file_import import CSV_ENCODINGS, MAX_RECORD_ID, _csv_delimiter, record_id_refusal
+from .quarantine import quarantine_is_open, quarantine_resolve_landed, quarantine_store
 from .recompute import search_text
 from .sync import _quarantine, mapping_rules
 
@@ -449,12 +450,18 @@ def source_file_bulk_load(*, source, path: str, team_id: int) -> FileLoadReport:
         load=BulkLoadReport(), left_out=sorted({rule.target for rule in rules} - {rule.target for rule in client_rules})
     )
     quarantine: list[QuarantinedRecord] = []
+    # Records refused by an earlier load or sync and landing now are resolved after the load; only
+    # worth collecting when there are any.
+    landed: set[str] | None = set() if quarantine_is_open(source_id=source.pk) else None
+    refused: set[str] = set()
 
     def quarantined(record_id: str, data: dict, reason: str) -> None:
         quarantine.append(_quarantine(source, None, record_id, data, reason))
         report.quarantined += 1
+        if landed is not None:
+            refused.add(record_id)
         if len(quarantine) >= QUARANTINE_BATCH:
-            QuarantinedRecord.objects.bulk_create(quarantine)
+            quarantine_store(quarantine)
             quarantine.clear()
 
     def rows() -> Iterator[dict]:
@@ -482,7 +489,10 @@ def source_file_bulk_load(*, source, path: str, team_id: int) -> FileLoadReport:
                 first_row_of[record_id] = row
                 try:
                     # No change time: the file does not say when a client last changed there.
-                    yield client_row_from_values(record_id=record_id, values=map_record(data, compiled))
+                    client_row = client_row_from_values(record_id=record_id, values=map_record(data, compiled))
+                    if landed is not None:
+                        landed.add(record_id)
+                    yield client_row
                 except MappingError as error:
                     quarantined(record_id, data, _("row %(row)s: %(reason)s") % {"row": row, "reason": error.reason})
                 except (BulkLoadError, ValidationError) as error:
@@ -490,7 +500,10 @@ def source_file_bulk_load(*, source, path: str, team_id: int) -> FileLoadReport:
                     quarantined(record_id, data, _("row %(row)s: %(reason)s") % {"row": row, "reason": text_of})
 
     report.load = clients_bulk_load(source_key=source.key, team_id=team_id, rows=rows())
-    QuarantinedRecord.objects.bulk_create(quarantine)
+    quarantine_store(quarantine)
+    if landed is not None:
+        # A record refused on one row and landed on another (an id seen twice) stays open.
+        quarantine_resolve_landed(source_id=source.pk, record_ids=landed - refused, now=timezone.now())
     return report
 
 

@@ -61,6 +61,7 @@ from ..matching import (
     normalised_name,
 )
 from ..models import MatchCandidate, QuarantinedRecord, Source, SourceRecord, SyncRun
+from .quarantine import quarantine_resolve_landed, quarantine_store
 from .recompute import (
     FreshClient,
     RecordFacts,
@@ -572,7 +573,11 @@ def pages_apply(
         outcome.quarantine.extend(rejected)
         outcome.fetched += len(rejected)
         outcome.quarantined += len(rejected)
-        QuarantinedRecord.objects.bulk_create(outcome.quarantine)
+        refused = {entry.record_id for entry in outcome.quarantine}
+        quarantine_resolve_landed(
+            source_id=source.pk, record_ids=(r.record_id for r in records if r.record_id not in refused), now=now
+        )
+        quarantine_store(outcome.quarantine)
 
         if checkpoint is not None:
             checkpoint(next_cursor, outcome)

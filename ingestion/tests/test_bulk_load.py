@@ -311,6 +311,28 @@ def test_a_book_file_loads_with_its_sources_mapping_and_bad_rows_are_quarantined
     assert "created 0, updated 0, unchanged 2" in again.getvalue()
 
 
+def test_a_file_loaded_again_keeps_one_open_entry_per_bad_row_and_a_corrected_row_resolves_its_own(
+    tmp_path, team, file_source
+):
+    book = tmp_path / "klanten.csv"
+    book.write_text(BOOK_CSV, encoding="utf-8")
+    source_file_bulk_load(source=file_source, path=str(book), team_id=team.pk)
+    source_file_bulk_load(source=file_source, path=str(book), team_id=team.pk)
+
+    entries = QuarantinedRecord.objects.filter(source=file_source).order_by("record_id")
+    assert [(e.record_id, e.status, e.times_seen) for e in entries] == [("R-1", "open", 2), ("R-3", "open", 2)]
+    assert all(e.seen_at > e.created_at for e in entries)
+
+    book.write_text(BOOK_CSV.replace("31-02-1990", "28-02-1990"), encoding="utf-8")
+    report = source_file_bulk_load(source=file_source, path=str(book), team_id=team.pk)
+
+    assert (report.load.created, report.quarantined) == (1, 1)
+    corrected = QuarantinedRecord.objects.get(record_id="R-3")
+    assert (corrected.status, corrected.resolved_at is not None) == ("resolved", True)
+    # R-1 landed from row 2, but row 6 still repeats it: that entry stays open.
+    assert QuarantinedRecord.objects.get(record_id="R-1").status == "open"
+
+
 def test_a_source_without_a_mapping_or_a_file_without_its_id_column_loads_nothing(tmp_path, team, file_source):
     book = tmp_path / "klanten.csv"
     book.write_text("Nummer;Voornaam\nR-1;Sanne\n", encoding="utf-8")

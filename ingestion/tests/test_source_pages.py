@@ -42,6 +42,17 @@ def test_back_office_syncs_now_and_sees_the_run_and_the_quarantine(
     assert 'data-testid="quarantined-record"' in detail and "client.postcode" in detail
 
 
+def test_a_record_refused_again_shows_once_with_how_often_and_since_when(client, back_office, crm):
+    QuarantinedRecord.objects.create(
+        source=crm, record_id="1003", raw={"zip": "NOPE"}, reason="client.postcode: not a postcode", times_seen=3
+    )
+    client.force_login(back_office)
+    detail = client.get(reverse("ingestion:source", args=["crm"])).content.decode()
+    assert detail.count('data-testid="quarantined-record"') == 1 and "refused 3 times, first " in detail
+    dutch = client.get(reverse("ingestion:source", args=["crm"]), headers={"accept-language": "nl"}).content.decode()
+    assert "3 keer geweigerd, eerst " in dutch
+
+
 def test_the_progress_bar_polls_while_a_sync_runs_and_stops_when_it_is_done(client, back_office, crm):
     run = SyncRun.objects.create(source=crm, expected_records=200, fetched=50, pages=1)
     client.force_login(back_office)

@@ -154,6 +154,26 @@ def test_a_record_failing_validation_is_quarantined_while_the_rest_lands(crm, cr
     assert not SourceRecord.objects.filter(record_id__in=["1003", "1004"]).exists()
 
 
+def test_a_record_refused_again_keeps_one_open_entry_and_lands_once_corrected_at_the_source(crm, crm_server):
+    crm_server.update_contact("1003", zip="ABCDE")
+    sync(crm)
+    crm_server.update_contact("1003", zip="XYZ", firstname="Anna")  # changed, and still refused
+    run = sync(crm)
+
+    assert run.quarantined == 1
+    entry = QuarantinedRecord.objects.get(record_id="1003")
+    assert (entry.status, entry.times_seen, entry.run, entry.raw["zip"]) == ("open", 2, run, "XYZ")
+    assert "'XYZ'" in entry.reason and entry.seen_at > entry.created_at
+
+    crm_server.update_contact("1003", zip="1234 AB")
+    sync(crm)
+
+    entry.refresh_from_db()
+    assert (entry.status, entry.resolved_at is not None) == ("resolved", True)
+    assert Client.objects.get(source_records__record_id="1003").postcode == "1234 AB"
+    assert not QuarantinedRecord.objects.filter(status="open").exists()
+
+
 def test_a_fixed_quarantined_record_lands_on_retry(crm, crm_server):
     from ingestion.services.records import quarantined_record_retry
 
