@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db.models import F
 
-from clients.bulk import EqualsAny
+from clients.bulk import EqualsAny, bulk_update_rows
 
 from ..models import QuarantinedRecord
 
@@ -54,7 +54,7 @@ def quarantine_store(entries: Sequence[QuarantinedRecord]) -> None:
                 updated.append(newer)
     for key, entry in latest.items():
         entry.times_seen = times[key]
-    QuarantinedRecord.objects.bulk_update(updated, UPDATED_FIELDS, batch_size=500)
+    bulk_update_rows(QuarantinedRecord, updated, UPDATED_FIELDS)  # Django's bulk_update: 1 ms an entry
     QuarantinedRecord.objects.bulk_create([*latest.values(), *anonymous], batch_size=1_000)
 
 
