@@ -420,6 +420,7 @@ QUARANTINE_BATCH = 1_000
 class FileLoadReport:
     load: BulkLoadReport
     quarantined: int = 0
+    resolved: int = 0  # open quarantine entries of earlier loads or syncs whose rows landed this time
     left_out: list[str] = dataclass_field(default_factory=list)  # the mapping's targets that are not client fields
 
 
@@ -503,7 +504,9 @@ def source_file_bulk_load(*, source, path: str, team_id: int) -> FileLoadReport:
     quarantine_store(quarantine)
     if landed is not None:
         # A record refused on one row and landed on another (an id seen twice) stays open.
-        quarantine_resolve_landed(source_id=source.pk, record_ids=landed - refused, now=timezone.now())
+        report.resolved = quarantine_resolve_landed(
+            source_id=source.pk, record_ids=landed - refused, now=timezone.now()
+        )
     return report
 
 

@@ -324,9 +324,11 @@ def test_a_file_loaded_again_keeps_one_open_entry_per_bad_row_and_a_corrected_ro
     assert all(e.seen_at > e.created_at for e in entries)
 
     book.write_text(BOOK_CSV.replace("31-02-1990", "28-02-1990"), encoding="utf-8")
-    report = source_file_bulk_load(source=file_source, path=str(book), team_id=team.pk)
+    out = io.StringIO()
+    call_command("load_clients", "backoffice-file", str(book), "--team", team.name, stdout=out)
 
-    assert (report.load.created, report.quarantined) == (1, 1)
+    assert "created 1, updated 0, unchanged 2; quarantined 1." in out.getvalue()
+    assert "Rows quarantined before that landed this time, their entries resolved: 1." in out.getvalue()
     corrected = QuarantinedRecord.objects.get(record_id="R-3")
     assert (corrected.status, corrected.resolved_at is not None) == ("resolved", True)
     # R-1 landed from row 2, but row 6 still repeats it: that entry stays open.

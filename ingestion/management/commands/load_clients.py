@@ -46,6 +46,10 @@ class Command(BaseCommand):
             f"created {load.created:,}, updated {load.updated:,}, unchanged {load.unchanged:,}; "
             f"quarantined {report.quarantined:,}."
         )
+        if report.resolved:
+            self.stdout.write(
+                f"Rows quarantined before that landed this time, their entries resolved: {report.resolved:,}."
+            )
         if report.left_out:
             left_out = ", ".join(report.left_out)
             self.stdout.write(
@@ -54,4 +58,9 @@ class Command(BaseCommand):
                 )
             )
         if report.quarantined:
-            self.stdout.write(self.style.WARNING("Quarantined rows are in the admin, under quarantined records."))
+            self.stdout.write(
+                self.style.WARNING(
+                    "Quarantined rows are on the Sources page (and in the admin), one entry per record however "
+                    "often it was loaded."
+                )
+            )
