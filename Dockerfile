@@ -5,7 +5,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
 COPY . .
-RUN pip install . && DEBUG=true SECRET_KEY=build-only python manage.py collectstatic --noinput
+# Collected as production serves them (DEBUG off): hashed names and the manifest that finds them.
+RUN pip install . && SECRET_KEY=build-only python manage.py collectstatic --noinput
 
 RUN useradd --system --uid 1000 steward && mkdir -p /app/media && chown steward /app/media
 USER steward
