@@ -34,6 +34,17 @@ def rolled_back() -> Iterator[None]:
         pass
 
 
+@contextlib.contextmanager
+def committed() -> Iterator[None]:
+    """Run the block in a transaction that commits, with the foreign keys checked as `rolled_back`
+    checks them (while the block runs): a last run whose result the next scenarios start from."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        yield
+
+
 class HeldTransaction:
     """A transaction opened in a scenario's setup and rolled back in its teardown.
 

@@ -24,7 +24,7 @@ from enrichment.models import ClientFacts
 from framework.models import ClientChange, ClientEvaluation
 from framework.selectors import client_snapshots, framework_evaluate, framework_version_active
 
-from ..database import HeldTransaction, rolled_back, vacuum_analyze
+from ..database import HeldTransaction, committed, rolled_back, vacuum_analyze
 from ..naive_framework import orm_loop_evaluate, sample_client_ids, zen_decision, zen_evaluate, zen_features
 from ..registry import Baseline, Context, Measurement, scenario
 
@@ -102,6 +102,7 @@ class _FullState:
     zen_sample: int = 0
     zen_agreement: float = 0.0
     extra: dict = field(default_factory=dict)
+    runs_done: int = 0
 
 
 def _full_setup(context: Context) -> _FullState:
@@ -141,10 +142,18 @@ def _full_run(context: Context, state: _FullState) -> Measurement:
         alerts_clear()
     else:
         vacuum_analyze("alerts_alert", "alerts_alertevent")
-    with rolled_back():
+    # In the bench database the last run commits: the steady state, one changed client and the
+    # dashboard start from an evaluated book (`evaluation_committed`), which need not be run again
+    # (at a million clients, three and a half minutes).
+    state.runs_done += 1
+    keep = context.isolated and state.runs_done == context.runs
+    with committed() if keep else rolled_back():
         started = time.perf_counter()
         summary = framework_run()
         seconds = time.perf_counter() - started
+    if keep:
+        vacuum_analyze("alerts_alert", "alerts_alertevent")
+        context.log(f"  run {state.runs_done} is committed: the scenarios after this one start from its alerts")
     extra = _summary_extra(summary)
     extra.update(
         {
@@ -160,6 +169,9 @@ def _full_run(context: Context, state: _FullState) -> Measurement:
 def _full_baseline(context: Context, state: _FullState) -> Baseline:
     ids = sample_client_ids(min(int(context.options.get("orm_sample", ORM_SAMPLE)), state.clients))
     with rolled_back():
+        # From scratch, as the runs: not over the alerts of the run the bench database kept.
+        Alert.objects.filter(client_id__in=ids).delete()
+        ClientEvaluation.objects.filter(client_id__in=ids).delete()
         started = time.perf_counter()
         orm_loop_evaluate(version=state.version, client_ids=ids)
         seconds = time.perf_counter() - started
