@@ -7,6 +7,7 @@ read and lands (corrected in the CRM), its open entry is resolved, so nobody ret
 over the newer data.
 """
 
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -25,27 +26,27 @@ UPDATED_FIELDS = ["raw", "raw_text", "reason", "run", "seen_at", "times_seen"]
 def quarantine_store(entries: Sequence[QuarantinedRecord]) -> None:
     """Store refused records: a record with an open entry of its source updates that entry, the rest
     are new entries. Entries without a record id (nothing to recognise them by) are always new."""
-    latest: dict[tuple[int, str], QuarantinedRecord] = {}
-    times: dict[tuple[int, str], int] = {}
+    latest: dict[tuple[int, str], QuarantinedRecord] = {}  # the last read is the newest
+    times: Counter[tuple[int, str]] = Counter()
+    record_ids: dict[int, list[str]] = defaultdict(list)  # by source
     anonymous = []
     for entry in entries:
         if not entry.record_id:
             anonymous.append(entry)
             continue
         key = (entry.source_id, entry.record_id)
-        latest[key] = entry  # read later, so newer
-        times[key] = times.get(key, 0) + 1
+        if key not in latest:
+            record_ids[entry.source_id].append(entry.record_id)
+        latest[key] = entry
+        times[key] += 1
     updated = []
-    for source_id, record_ids in _record_ids_by_source(latest):
-        for start in range(0, len(record_ids), IDS_PER_STATEMENT):
-            batch = record_ids[start : start + IDS_PER_STATEMENT]
-            stored = (
-                QuarantinedRecord.objects.filter(
-                    EqualsAny(F("record_id"), batch), source_id=source_id, status=QuarantinedRecord.Status.OPEN
-                )
-                .exclude(record_id="")
-                .only("id", "record_id", "times_seen", "created_at")
-            )
+    for source_id, ids in record_ids.items():
+        for start in range(0, len(ids), IDS_PER_STATEMENT):
+            stored = QuarantinedRecord.objects.filter(
+                EqualsAny(F("record_id"), ids[start : start + IDS_PER_STATEMENT]),
+                source_id=source_id,
+                status=QuarantinedRecord.Status.OPEN,
+            ).only("id", "record_id", "times_seen", "created_at")
             for entry in stored:
                 key = (source_id, entry.record_id)
                 newer = latest.pop(key)
@@ -74,10 +75,3 @@ def quarantine_resolve_landed(*, source_id: int, record_ids: Iterable[str], now:
 def quarantine_is_open(*, source_id: int) -> bool:
     """Whether the source has open entries to resolve (a load skips collecting ids when not)."""
     return QuarantinedRecord.objects.filter(source_id=source_id, status=QuarantinedRecord.Status.OPEN).exists()
-
-
-def _record_ids_by_source(latest: dict[tuple[int, str], QuarantinedRecord]) -> list[tuple[int, list[str]]]:
-    by_source: dict[int, list[str]] = {}
-    for source_id, record_id in latest:
-        by_source.setdefault(source_id, []).append(record_id)
-    return list(by_source.items())
