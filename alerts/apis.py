@@ -60,7 +60,9 @@ class AlertQueuePagination(BasePagination):
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
         self.page = alert_queue_page(
-            queryset, after=request.query_params.get("after", ""), size=self.get_page_size(request)
+            queryset.prefetch_related("team"),  # the API shows each alert's team; the dashboard does not
+            after=request.query_params.get("after", ""),
+            size=self.get_page_size(request),
         )
         return self.page.items
 

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alerts.models import Alert, AlertEvent, AlertType, Quadrant
@@ -398,3 +400,19 @@ def test_the_first_look_at_an_alert_raised_by_a_rule_keeps_its_full_explanation(
     assert {"name", "value", "source", "as_of", "age_days"} <= set(body["explanation"][0])
     alert.refresh_from_db()
     assert alert.explanation == body["explanation"]
+
+
+def test_a_page_of_the_queue_costs_the_same_queries_for_3_alerts_as_for_30(
+    advisor, fixed_rate, django_assert_max_num_queries
+):
+    def raise_for_new_clients(count):
+        for _ in range(count):
+            raise_alert(ClientFactory(team=advisor.team, advisor=advisor, household=None), fixed_rate)
+
+    raise_for_new_clients(3)
+    api = api_client_for(advisor)
+    with CaptureQueriesContext(connection) as three:
+        assert len(api.get("/api/alerts/").json()["results"]) == 3
+    raise_for_new_clients(27)
+    with django_assert_max_num_queries(len(three)):
+        assert len(api.get("/api/alerts/").json()["results"]) == 30

@@ -4,6 +4,8 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -215,3 +217,51 @@ def test_a_row_links_labels_and_shortens_as_the_built_in_tags_would(client, advi
         client.cookies["django_language"] = "nl"
         dutch = client.get(reverse("alerts:dashboard"), headers={"Accept-Language": "nl"}).content.decode()
     assert 'aria-label="Vink het signaal van Anna ' in dutch
+
+
+def test_a_row_shows_segment_snooze_missing_due_date_and_nobody_assigned_escaped(client, advisor):
+    from django.utils.translation import override
+
+    person = ClientFactory(
+        team=advisor.team,
+        advisor=advisor,
+        household=None,
+        first_name="<b>Eva</b>",
+        last_name_prefix="van",
+        last_name="Dijk",
+    )
+    alert = make_alert(
+        person,
+        segment="55–67 <jaar>",
+        status=Alert.Status.SNOOZED,
+        snoozed_until=date(2026, 12, 15),
+    )
+    Alert.objects.filter(pk=alert.pk).update(assigned_to=None)
+    client.force_login(advisor)
+    client.cookies["django_language"] = "nl"
+    html = client.get(reverse("alerts:dashboard"), {"scope": "team"}).content.decode()
+    row = html[html.index(f'<tr data-alert="{alert.pk}"') :].split("</tr>")[0]
+    assert "&lt;b&gt;Eva&lt;/b&gt; van Dijk</a>" in row and "<b>" not in row
+    assert '<span class="badge text-bg-light border">55–67 &lt;jaar&gt;</span>' in row
+    assert '<td class="text-nowrap">–</td>' in row  # no due date
+    with override("nl"):
+        snoozed = str(Alert.Status.SNOOZED.label)
+    assert f'<td>{snoozed}<div class="small text-muted">tot 15-12-2026</div></td>' in row
+    assert row.rstrip().endswith("<td>–</td>")  # nobody assigned
+
+
+def test_a_page_of_the_dashboard_costs_the_same_queries_for_3_alerts_as_for_30(
+    client, advisor, django_assert_max_num_queries
+):
+    def raise_for_new_clients(count):
+        for _ in range(count):
+            make_alert(ClientFactory(team=advisor.team, advisor=advisor, household=None))
+
+    raise_for_new_clients(3)
+    client.force_login(advisor)
+    client.get(reverse("alerts:dashboard"))  # the session's first write
+    with CaptureQueriesContext(connection) as three:
+        assert len(rows(client.get(reverse("alerts:dashboard")))) == 3
+    raise_for_new_clients(27)
+    with django_assert_max_num_queries(len(three)):
+        assert len(rows(client.get(reverse("alerts:dashboard")))) == 30
