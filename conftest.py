@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import threading
+import weakref
 
 import pytest
 from django.conf import settings
@@ -47,6 +49,31 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_connections_closed_at_the_end(django_db_setup):
+    """Close, at the end of the run, every connection the test thread opened, in whichever context.
+
+    Django keeps a connection per context (asgiref's Local). From the first browser test on (where
+    pytest-playwright starts its event loop and greenlets), the tests' queries went through a new
+    connection in the same thread, while the run's end, dropping the test databases, closed only the
+    one of the context the run started in. The other stayed open, idle, and PostgreSQL refused to
+    drop a database "being accessed by other users": a warning at the end of every PostgreSQL run.
+    """
+    from django.db.backends.signals import connection_created
+
+    opened = weakref.WeakSet()
+
+    def remember(sender, connection, **kwargs):
+        opened.add(connection)
+
+    connection_created.connect(remember, weak=False)
+    yield
+    connection_created.disconnect(remember)
+    for wrapper in list(opened):
+        if wrapper._thread_ident == threading.get_ident():  # another thread's is closed by that thread
+            wrapper.close()
 
 
 # --- Personas -------------------------------------------------------------------------------------
