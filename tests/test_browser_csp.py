@@ -65,8 +65,8 @@ def log_in_browser(context, live_server, user) -> None:
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-def test_every_page_loads_without_a_content_security_policy_violation(world, browser, live_server, persona):
-    context = browser.new_context()
+def test_every_page_loads_without_a_content_security_policy_violation(world, new_context, live_server, persona):
+    context = new_context()
     if persona != "anonymous":
         log_in_browser(context, live_server, world.users[persona])
     context.add_init_script(RECORD_VIOLATIONS)
@@ -93,9 +93,9 @@ def test_every_page_loads_without_a_content_security_policy_violation(world, bro
     )
 
 
-def test_the_walk_would_catch_an_inline_script_and_an_inline_handler(browser, live_server):
+def test_the_walk_would_catch_an_inline_script_and_an_inline_handler(new_context, live_server):
     """The detector itself: Chromium blocks and reports inline code on our pages."""
-    context = browser.new_context()
+    context = new_context()
     context.add_init_script(RECORD_VIOLATIONS)
     page = context.new_page()
     page.goto(f"{live_server.url}{reverse('login')}", wait_until="load")

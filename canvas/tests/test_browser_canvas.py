@@ -41,13 +41,13 @@ def center_in(inner, outer) -> bool:
 
 
 def test_dragging_a_card_into_the_urgent_very_advice_sensitive_quadrant_reorders_the_dashboard(
-    page, browser, live_server, back_office, advisor, clients, persona_password
+    page, new_context, live_server, back_office, advisor, clients, persona_password
 ):
     cover = raise_alert(clients[0], "no_life_cover", segment="no_life_cover")
     home = raise_alert(
         clients[1], "home_underinsured", segment="home_underinsured", priority=20, quadrant=Quadrant.LATER_ROUTINE
     )
-    advisor_page = browser.new_context().new_page()
+    advisor_page = new_context().new_page()
     log_in(advisor_page, live_server, advisor, persona_password)
     assert dashboard_order(advisor_page, live_server) == [home.pk, cover.pk]
 

@@ -21,7 +21,7 @@ def log_in(page, live_server, user, password):
 
 
 def test_a_client_confirms_their_data_through_the_link_and_back_office_accepts(
-    page, browser, live_server, back_office, team, persona_password
+    page, new_context, live_server, back_office, team, persona_password
 ):
     person = ClientFactory(team=team, first_name="Sanne", last_name="Jansen", marital_status=MaritalStatus.SINGLE)
     # Rows a sync wrote (with a slot): the client's answers update them.
@@ -38,7 +38,7 @@ def test_a_client_confirms_their_data_through_the_link_and_back_office_accepts(
     assert "/confirm/" in link
 
     # The client opens it in their own browser, without an account, and corrects their income.
-    client_context = browser.new_context()
+    client_context = new_context()
     client_page = client_context.new_page()
     client_page.goto(link)
     expect(client_page.get_by_role("heading", level=1)).to_contain_text("Sanne")

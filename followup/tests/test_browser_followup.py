@@ -28,7 +28,7 @@ def log_in(page, live_server, user, password):
 
 
 def test_back_office_dispatches_the_urgent_quadrant_and_the_client_answers_from_the_email(
-    page, browser, live_server, settings, monkeypatch, back_office, advisor, persona_password
+    page, new_context, live_server, settings, monkeypatch, back_office, advisor, persona_password
 ):
     settings.STEWARD_FOLLOWUP_EMAIL_BACKEND = "followup.channels.OutboxEmailBackend"
     # As in the demo: after dispatch the demo's mail provider reports delivery through the signed webhook path.
@@ -67,7 +67,7 @@ def test_back_office_dispatches_the_urgent_quadrant_and_the_client_answers_from_
 
     # The client opens the link on a phone, without logging in.
     # A phone that prefers English (the pages otherwise speak the message's language).
-    phone_context = browser.new_context(viewport={"width": 390, "height": 844})
+    phone_context = new_context(viewport={"width": 390, "height": 844})
     phone_context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
     phone = phone_context.new_page()
     phone.goto(link)
@@ -96,7 +96,7 @@ def test_back_office_dispatches_the_urgent_quadrant_and_the_client_answers_from_
     expect(page.locator('[data-testid="followup-event"][data-kind="delivered"]')).to_contain_text("Delivered")
 
     # The advisor sees the meeting on their agenda.
-    advisor_page = browser.new_context().new_page()
+    advisor_page = new_context().new_page()
     log_in(advisor_page, live_server, advisor, persona_password)
     advisor_page.goto(f"{live_server.url}/followup/agenda/")
     expect(advisor_page.get_by_test_id("booking")).to_contain_text(client.full_name)
