@@ -347,10 +347,11 @@ def evaluations_record(
         if by_range:
             cursor.execute(sql, _swap(list(params), client_id_range))
             return
-        name, prepare = _prepared(sql, list(params))
+        params = list(params)
+        name, prepare = _prepared(sql, params)
         if prepare is not None:
             cursor.execute(prepare)
-            _prepared_record(sql, list(params), name)
+            _prepared_record(sql, params, name)
         execute = (f"EXECUTE {name}(%s)", [sorted(client_ids)])
         statements_run(cursor, [PLANNER_SETTINGS_SET, execute, PLANNER_SETTINGS_RESTORE])
 
